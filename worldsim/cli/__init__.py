@@ -1,0 +1,71 @@
+"""The ``worldsim`` command line: one subcommand module per job.
+
+Each module in :data:`COMMANDS` exposes ``add_parser(subparsers)`` and sets ``func`` on its parser; later
+jobs (train, distill, eval, play, rollout, bench, export) plug in the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from worldsim import __version__
+from worldsim.errors import Error
+
+COMMANDS = ("worlds", "collect", "data")
+
+EPILOG = """examples:
+  worldsim worlds                                   list the worlds and their actions
+  worldsim collect carracing --frames 20000 --workers 2 --out data/carracing
+  worldsim data validate data/carracing             check every shard
+  worldsim data info data/carracing                 counts, actions, splits
+
+Run `worldsim COMMAND --help` for the options of each command."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep example layout in descriptions and show defaults."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="worldsim",
+        description="WorldSim: neural simulators learned from recorded frames and actions.",
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"worldsim {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"worldsim.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``worldsim`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except Error as e:
+        print(f"worldsim {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"worldsim {args.command}: interrupted; finished work is saved, re-run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
