@@ -93,7 +93,7 @@ class World(ABC):
         truncated = bool(truncated or (limit > 0 and self.steps >= limit)) and not terminated
         return Step(self._resize(frame), float(reward), bool(terminated), truncated, info)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most adapters have something to release
         """Release simulator resources; safe to call twice."""
 
     def __enter__(self) -> World:

@@ -57,9 +57,7 @@ class CarRacingDriver(Policy):
         err = (desired - heading + math.pi) % (2 * math.pi) - math.pi
         # Slow down before curves: compare the track direction now and further ahead.
         far = self.track[(i + 3 * self.lookahead) % n]
-        bend = abs(
-            (math.atan2(far[1] - target[1], far[0] - target[0]) - desired + math.pi) % (2 * math.pi) - math.pi
-        )
+        bend = abs((math.atan2(far[1] - target[1], far[0] - target[0]) - desired + math.pi) % (2 * math.pi) - math.pi)
         speed = float(np.linalg.norm(car.linearVelocity))
         want = self.target_speed * (1.0 - 0.5 * min(bend, 1.0))
         steer = LEFT if err > self.deadband else RIGHT if err < -self.deadband else NOOP

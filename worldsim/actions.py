@@ -93,8 +93,7 @@ class ActionSchema:
             "version": self.version,
             "fingerprint": self.fingerprint,
             "actions": [
-                {"name": a.name, "keys": [list(k) for k in a.keys], "description": a.description}
-                for a in self.actions
+                {"name": a.name, "keys": [list(k) for k in a.keys], "description": a.description} for a in self.actions
             ],
         }
 

@@ -7,6 +7,7 @@ re-run skips the shards already on disk (each is written atomically) and makes o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -300,10 +301,8 @@ def _run_pool(jobs: list[ShardJob], workers: int, update: Callable[[int], Any]) 
     with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(progress_queue,)) as pool:
         pending = pool.map_async(_pool_shard, jobs, chunksize=1)
         while not pending.ready():
-            try:
+            with contextlib.suppress(queue.Empty):
                 update(progress_queue.get(timeout=0.2))
-            except queue.Empty:
-                pass
         while True:
             try:
                 update(progress_queue.get_nowait())

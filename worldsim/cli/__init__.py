@@ -62,8 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"worldsim {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"worldsim {args.command}: interrupted; finished work is saved, re-run the same command to resume",
-              file=sys.stderr)
+        print(
+            f"worldsim {args.command}: interrupted; finished work is saved, re-run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

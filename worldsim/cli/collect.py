@@ -40,8 +40,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", help="policy mix, e.g. scripted=0.7,random=0.3, or 'auto' (default)")
     p.add_argument("--shard-frames", type=int, dest="frames_per_shard", help="transitions per shard (default 2000)")
     p.add_argument("--resolution", type=int, help="square frame size, e.g. 64 (sets height and width)")
-    p.add_argument("-W", "--world-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a field of the world's config, e.g. scenario=merge (repeatable)")
+    p.add_argument(
+        "-W",
+        "--world-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a field of the world's config, e.g. scenario=merge (repeatable)",
+    )
     p.add_argument("--config", help="YAML/TOML file with CollectConfig fields")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="CollectConfig overrides")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         log.info(
             "recorded %d frames in %d shards at %.0f frames/s",
-            result.steps_written, result.shards_written, result.frames_per_second,
+            result.steps_written,
+            result.shards_written,
+            result.frames_per_second,
         )
     log.info("dataset: %s  (check it with: worldsim data validate %s)", result.out, result.out)
     return 0

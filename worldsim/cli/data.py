@@ -30,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
     info = dsub.add_parser(
-        "info", help="counts, actions and splits of a dataset", formatter_class=HelpFormatter,
+        "info",
+        help="counts, actions and splits of a dataset",
+        formatter_class=HelpFormatter,
         description="Print a dataset's world, resolution, actions, episode/frame counts and action frequencies.",
         epilog="example:\n  worldsim data info data/carracing --json",
     )
@@ -39,7 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     info.set_defaults(func=run_info)
 
     val = dsub.add_parser(
-        "validate", help="check every shard; exit non-zero on a problem", formatter_class=HelpFormatter,
+        "validate",
+        help="check every shard; exit non-zero on a problem",
+        formatter_class=HelpFormatter,
         description=(
             "Check meta.json and every shard: truncation, checksums, world/resolution/action-schema match,\n"
             "action ids in range. Prints one line per problem naming the file and the fix; exit code 1 if any."
@@ -51,7 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     val.set_defaults(func=run_validate)
 
     imp = dsub.add_parser(
-        "import", help="turn video + per-frame action CSV recordings into a dataset", formatter_class=HelpFormatter,
+        "import",
+        help="turn video + per-frame action CSV recordings into a dataset",
+        formatter_class=HelpFormatter,
         description=(
             "Import your own recordings: each VIDEO needs a CSV (same name, .csv) with a header and one row per\n"
             "frame: action[,reward,terminated,episode,frame]. Row i is the action taken on frame i.\n"
@@ -103,8 +109,11 @@ def run_validate(args: argparse.Namespace) -> int:
         return 1
     ds = Dataset(args.path)
     planned = ds.meta.get("collect", {}).get("num_shards")
-    note = f" (incomplete: {len(ds.shards)}/{planned} shards; re-run the collect command to finish)" if (
-        planned and len(ds.shards) < planned) else ""
+    note = (
+        f" (incomplete: {len(ds.shards)}/{planned} shards; re-run the collect command to finish)"
+        if (planned and len(ds.shards) < planned)
+        else ""
+    )
     print(f"{args.path}: OK, {len(ds.shards)} shards, {len(ds)} episodes, {ds.num_steps} steps{note}")
     return 0
 
@@ -119,8 +128,15 @@ def run_import(args: argparse.Namespace) -> int:
     elif args.actions:
         schema = ActionSchema.from_names(args.name, [a.strip() for a in args.actions.split(",") if a.strip()])
     added = import_recordings(
-        args.videos, args.out, schema=schema, world_name=args.name, csvs=args.csv,
-        height=args.resolution, width=args.resolution, fps=args.fps, frames_per_shard=args.shard_frames,
+        args.videos,
+        args.out,
+        schema=schema,
+        world_name=args.name,
+        csvs=args.csv,
+        height=args.resolution,
+        width=args.resolution,
+        fps=args.fps,
+        frames_per_shard=args.shard_frames,
     )
     print(f"imported {added} steps into {args.out}  (check it with: worldsim data validate {args.out})")
     return 0

@@ -35,9 +35,7 @@ def run(args: argparse.Namespace) -> int:
             row.update(
                 available=True,
                 resolution=f"{cfg.height}x{cfg.width}",
-                actions=[
-                    f"{a.name}[{'/'.join('+'.join(k) for k in a.keys) or '-'}]" for a in cls.schema.actions
-                ],
+                actions=[f"{a.name}[{'/'.join('+'.join(k) for k in a.keys) or '-'}]" for a in cls.schema.actions],
                 schema=f"v{cls.schema.version} {cls.schema.fingerprint}",
             )
         except DependencyNotInstalled as e:

@@ -30,13 +30,17 @@ def read_meta(root: str | Path) -> dict[str, Any]:
     """Read and check ``meta.json``; raise :class:`DatasetError` naming the file and the fix."""
     path = Path(root) / META_FILE
     if not Path(root).is_dir():
-        raise DatasetError(f"{root}: dataset directory not found; create one with `worldsim collect` or `worldsim data import`")
+        raise DatasetError(
+            f"{root}: dataset directory not found; create one with `worldsim collect` or `worldsim data import`"
+        )
     if not path.is_file():
         raise DatasetError(f"{path}: missing; this is not a WorldSim dataset (create one with `worldsim collect`)")
     try:
         meta = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}: not valid JSON ({e}); restore it or re-run the collection into a new directory") from None
+        raise DatasetError(
+            f"{path}: not valid JSON ({e}); restore it or re-run the collection into a new directory"
+        ) from None
     missing = [k for k in _META_KEYS if k not in meta]
     if missing:
         raise DatasetError(f"{path}: missing keys {missing}; restore it or re-run the collection into a new directory")

@@ -145,8 +145,11 @@ def import_recordings(
         if digest in imported:
             log.info("%s: already imported, skipped", video)
             continue
-        frames = list(tqdm(read_video(video, height, width), desc=f"import {Path(video).name}", unit="frame",
-                           disable=not progress))
+        frames = list(
+            tqdm(
+                read_video(video, height, width), desc=f"import {Path(video).name}", unit="frame", disable=not progress
+            )
+        )
         episodes = _episodes(Path(video), c, frames, table, schema)
         for chunk in _chunks(episodes, frames_per_shard):
             meta = {
@@ -189,7 +192,9 @@ def _prepare(out: Path, schema: ActionSchema, height: int, width: int, fps: floa
     return set()
 
 
-def _episodes(video: Path, csv_path: Path, frames: list[np.ndarray], t: ActionTable, schema: ActionSchema) -> list[Episode]:
+def _episodes(
+    video: Path, csv_path: Path, frames: list[np.ndarray], t: ActionTable, schema: ActionSchema
+) -> list[Episode]:
     n = len(frames)
     if len(t.actions) not in (n, n - 1):
         raise DatasetError(

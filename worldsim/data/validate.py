@@ -45,7 +45,10 @@ def _check_shard(
     p = shard.path
     fix = "delete it and re-run `worldsim collect` with the same arguments to regenerate it"
     if shard.meta("world") != meta["world"]:
-        yield f"{p}: world {shard.meta('world')!r} does not match meta.json ({meta['world']!r}); move it to its own dataset"
+        yield (
+            f"{p}: world {shard.meta('world')!r} does not match meta.json ({meta['world']!r}); "
+            "move it to its own dataset"
+        )
     if shard.meta("schema_fingerprint") != schema.fingerprint:
         yield (
             f"{p}: action schema {shard.meta('schema_fingerprint')!r} does not match meta.json "

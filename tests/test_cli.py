@@ -1,0 +1,44 @@
+import json
+
+import pytest
+
+from worldsim.cli import COMMANDS, main
+
+
+@pytest.mark.parametrize(
+    "argv", [[], *[[c] for c in COMMANDS], ["data", "info"], ["data", "validate"], ["data", "import"]]
+)
+def test_every_help_has_an_example(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "example" in out and "worldsim" in out
+
+
+def test_worlds_lists_every_world(capsys):
+    assert main(["worlds", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"toy", "carracing", "highway", "doom", "breakout"}
+    assert all(r["available"] for r in rows), [r.get("error") for r in rows]
+
+
+def test_collect_and_info(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["collect", "toy", "--frames", "100", "--out", str(out), "--no-progress", "--resolution", "32"]) == 0
+    assert main(["data", "info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["steps"] == 100 and info["resolution"] == "32x32"
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    assert main(["collect", "carracng", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "worldsim collect: error: unknown world 'carracng'. Did you mean 'carracing'? "
+        "Valid choices: breakout, carracing, doom, highway, toy."
+    )
+    assert main(["collect", "toy", "-W", "sped=3", "--out", str(tmp_path / "y"), "--no-progress"]) == 2
+    assert "Did you mean 'speed'" in capsys.readouterr().err
+    assert main(["collect", "toy", "frames=-1", "--no-progress"]) == 2
+    assert "frames must be >= 1" in capsys.readouterr().err
