@@ -1,6 +1,6 @@
 """The ``worldsim`` command line: one subcommand module per job.
 
-Each module in :data:`COMMANDS` exposes ``add_parser(subparsers)`` and sets ``func`` on its parser; later
+Each module named in :data:`COMMANDS` exposes ``add_parser(subparsers)`` and sets ``func`` on its parser; later
 jobs (train, distill, eval, play, rollout, bench, export) plug in the same way.
 """
 
@@ -14,7 +14,12 @@ import sys
 from worldsim import __version__
 from worldsim.errors import Error
 
-COMMANDS = ("worlds", "collect", "data")
+#: subcommand -> module in worldsim.cli; each module's add_parser registers the subcommand.
+COMMANDS = {
+    "worlds": "worlds",
+    "collect": "collect",
+    "data": "data",
+}
 
 EPILOG = """examples:
   worldsim worlds                                   list the worlds and their actions
@@ -40,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"worldsim {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        importlib.import_module(f"worldsim.cli.{name}").add_parser(sub)
+    for module in COMMANDS.values():
+        importlib.import_module(f"worldsim.cli.{module}").add_parser(sub)
     return parser
 
 

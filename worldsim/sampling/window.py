@@ -1,0 +1,108 @@
+"""Reference (naive) autoregressive generation: the whole context window is recomputed at every step.
+
+This is the slow, obviously-correct path: each denoising step runs the transformer over the last
+``context_frames - 1`` committed frames plus the frame being generated. The fast KV-cache path must
+match it; benchmarks report their speed ratio.
+
+A finished frame is *committed*: noised once to the inference context-noise level (anti-drift) and kept
+as context; the same commit pass reads the reward and termination heads for that frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from worldsim.model.dynamics import DynamicsTransformer
+
+
+def euler_schedule(steps: int, device=None) -> torch.Tensor:
+    """Noise levels ``1 = t_0 > t_1 > ... > t_K = 0`` for ``steps`` Euler steps."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    return torch.linspace(1.0, 0.0, steps + 1, device=device)
+
+
+@dataclass
+class StreamState:
+    """Committed context of B independent streams."""
+
+    latents: torch.Tensor  # (B, F, C, h, w) as fed to the model (already context-noised)
+    t: torch.Tensor  # (B, F) noise level each committed frame carries
+    actions: torch.Tensor  # (B, F) action that led to each frame
+    frame_index: int  # absolute index of the next frame
+
+
+class WindowSampler:
+    """Generate frames by Euler integration of the flow, recomputing the whole window each step.
+
+    Args:
+        model: Dynamics transformer (eval mode).
+        steps: Denoising steps per frame.
+        context_noise: Noise level committed frames carry (small Gaussian noise on context against drift).
+        generator: Source of all noise; the same generator state gives the same frames.
+    """
+
+    def __init__(
+        self,
+        model: DynamicsTransformer,
+        steps: int = 16,
+        context_noise: float = 0.05,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.model = model
+        self.steps = steps
+        self.context_noise = context_noise
+        self.generator = generator
+
+    def _noise(self, shape: tuple[int, ...], device) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator).to(device)
+
+    def _commit_noise(self, z: torch.Tensor) -> torch.Tensor:
+        tau = self.context_noise
+        return (1 - tau) * z + tau * self._noise(tuple(z.shape), z.device)
+
+    @torch.no_grad()
+    def start(self, latents: torch.Tensor, actions: torch.Tensor) -> StreamState:
+        """Begin streams from real context latents ``(B, F, C, h, w)`` and the actions that led to them."""
+        b, f = latents.shape[:2]
+        t = torch.full((b, f), self.context_noise, device=latents.device)
+        return StreamState(self._commit_noise(latents), t, actions.clone(), f)
+
+    def _window(self, state: StreamState) -> StreamState:
+        keep = self.model.cfg.context_frames - 1
+        return StreamState(state.latents[:, -keep:], state.t[:, -keep:], state.actions[:, -keep:], state.frame_index)
+
+    @torch.no_grad()
+    def step(self, state: StreamState, action: torch.Tensor) -> tuple[StreamState, dict[str, torch.Tensor]]:
+        """Generate the next frame of every stream given its action ``(B,)``.
+
+        Returns the new state and ``latent`` ``(B, C, h, w)`` (clean estimate), ``reward`` ``(B,)`` and
+        ``term_prob`` ``(B,)``.
+        """
+        ctx = self._window(state)
+        b = ctx.latents.shape[0]
+        shape = tuple(ctx.latents.shape[2:])
+        dev = ctx.latents.device
+        x = self._noise((b, *shape), dev)
+        acts = torch.cat([ctx.actions, action[:, None]], 1)
+        ts = euler_schedule(self.steps, dev)
+        for i in range(self.steps):
+            t_frame = torch.full((b, 1), float(ts[i]), device=dev)
+            out = self.model(torch.cat([ctx.latents, x[:, None]], 1), torch.cat([ctx.t, t_frame], 1), acts)
+            x = x + (ts[i + 1] - ts[i]) * out["v"][:, -1]
+        committed = self._commit_noise(x)
+        t_commit = torch.full((b, 1), self.context_noise, device=dev)
+        out = self.model(torch.cat([ctx.latents, committed[:, None]], 1), torch.cat([ctx.t, t_commit], 1), acts)
+        new_state = StreamState(
+            torch.cat([state.latents, committed[:, None]], 1)[:, -self.model.cfg.context_frames :],
+            torch.cat([state.t, t_commit], 1)[:, -self.model.cfg.context_frames :],
+            torch.cat([state.actions, action[:, None]], 1)[:, -self.model.cfg.context_frames :],
+            state.frame_index + 1,
+        )
+        return new_state, {
+            "latent": x,
+            "reward": out["reward"][:, -1],
+            "term_prob": torch.sigmoid(out["term_logit"][:, -1]),
+        }

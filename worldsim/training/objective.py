@@ -1,0 +1,106 @@
+"""Flow-matching objective with per-frame noise levels (diffusion forcing) and context noise.
+
+Convention (NFD): ``x_t = (1 - t) * x0 + t * eps`` with ``t = 0`` clean and ``t = 1`` pure noise; the
+model predicts the velocity ``v = eps - x0``. Every frame of a window draws its own ``t`` (logit-normal).
+Half the windows instead look like inference: a clean-ish prefix (small context noise, no loss) followed
+by noisy frames, so the model learns to use a context that is itself slightly imperfect (anti-drift).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from worldsim.model.dynamics import DynamicsTransformer
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Loss settings.
+
+    Attributes:
+        logit_mean: Mean of the logit-normal noise-level distribution.
+        logit_std: Std of the logit-normal noise-level distribution.
+        prefix_prob: Fraction of windows trained in inference layout (clean-ish prefix, noisy rest).
+        context_noise: Max noise level of prefix (context) frames in training; inference uses a fixed level.
+        action_dropout: Probability of replacing a frame's action with the null action.
+        reward_weight: Weight of the reward regression loss.
+        term_weight: Weight of the termination classification loss.
+        term_pos_weight: Up-weighting of the rare terminal frames.
+    """
+
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    prefix_prob: float = 0.5
+    context_noise: float = 0.1
+    action_dropout: float = 0.1
+    reward_weight: float = 0.1
+    term_weight: float = 0.1
+    term_pos_weight: float = 20.0
+
+
+def sample_noise_levels(
+    b: int, f: int, cfg: ObjectiveConfig, generator: torch.Generator | None = None, device=None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-frame noise levels ``(B, F)`` and a loss mask ``(B, F)`` (False on context-prefix frames)."""
+    t = torch.sigmoid(cfg.logit_mean + cfg.logit_std * torch.randn(b, f, generator=generator)).to(device)
+    loss_mask = torch.ones(b, f, dtype=torch.bool, device=device)
+    use_prefix = torch.rand(b, generator=generator).to(device) < cfg.prefix_prob
+    prefix_len = torch.randint(1, f, (b,), generator=generator).to(device)
+    is_prefix = (torch.arange(f, device=device)[None, :] < prefix_len[:, None]) & use_prefix[:, None]
+    ctx_t = cfg.context_noise * torch.rand(b, f, generator=generator).to(device)
+    t = torch.where(is_prefix, ctx_t, t)
+    loss_mask &= ~is_prefix
+    return t, loss_mask
+
+
+def flow_matching_loss(
+    model: DynamicsTransformer,
+    x0: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    has_action: torch.Tensor,
+    cfg: ObjectiveConfig,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Loss of one batch of windows.
+
+    Args:
+        model: The dynamics transformer.
+        x0: Clean latents ``(B, F, C, h, w)``.
+        actions: Action that led to each frame ``(B, F)`` (null id where unknown).
+        rewards: Reward that came with each frame ``(B, F)``.
+        terminated: Termination flag that came with each frame ``(B, F)``.
+        has_action: ``(B, F)`` True where the frame was produced by a recorded step (heads are trained there).
+        cfg: Objective settings.
+        generator: Source of all randomness (for reproducible training).
+
+    Returns:
+        ``loss`` (total) and its parts ``fm``, ``reward``, ``term``.
+    """
+    b, f = x0.shape[:2]
+    dev = x0.device
+    t, loss_mask = sample_noise_levels(b, f, cfg, generator, dev)
+    eps = torch.randn(x0.shape, generator=generator).to(dev)
+    tt = t[:, :, None, None, None]
+    xt = (1 - tt) * x0 + tt * eps
+    drop = torch.rand(b, f, generator=generator).to(dev) < cfg.action_dropout
+    cond_actions = torch.where(drop, torch.full_like(actions, model.cfg.null_action), actions)
+    out = model(xt, t, cond_actions)
+    per_frame = (out["v"].float() - (eps - x0)).square().mean(dim=(2, 3, 4))  # (B, F)
+    fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)
+    # Heads see noisy frames in training; weight by cleanliness since inference reads them on clean frames.
+    w = (1 - t) * has_action
+    reward = (w * (out["reward"].float() - rewards).square()).sum() / w.sum().clamp(min=1e-6)
+    term_bce = F.binary_cross_entropy_with_logits(
+        out["term_logit"].float(),
+        terminated.float(),
+        pos_weight=torch.tensor(cfg.term_pos_weight, device=dev),
+        reduction="none",
+    )
+    term = (w * term_bce).sum() / w.sum().clamp(min=1e-6)
+    loss = fm + cfg.reward_weight * reward + cfg.term_weight * term
+    return {"loss": loss, "fm": fm.detach(), "reward": reward.detach(), "term": term.detach()}
