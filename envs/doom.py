@@ -2,10 +2,10 @@
 
 Every scenario is driven with the same fixed button list (:data:`BUTTONS`), so action ids mean the same
 thing in every scenario and data from several scenarios can share one model. The default scenario,
-``defend_the_center``, has enemies walking in from every side of a round arena; the player can move,
-turn and shoot, and a random policy survives about half a minute, so episodes show plenty of motion,
-combat and the occasional death. The screen is rendered at 160x120 (the smallest 4:3 mode, fastest)
-and resized to the model resolution.
+``deathmatch``, is a large map of rooms and corridors with many kinds of monsters, weapons and pickups:
+walking around shows varied scenery, there is combat, and a random policy survives about 20-30 seconds,
+so episodes are long yet end in deaths the model can learn. The screen is rendered at 160x120 (the
+smallest 4:3 mode, the fastest) and resized to the model resolution.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from worldsim.errors import unknown_name
 
 #: Scenarios of ``vizdoom.scenarios_path`` that make sense with our action set, and what happens in them.
 SCENARIOS: dict[str, str] = {
-    "defend_the_center": "round arena, enemies approach from all sides (default)",
+    "deathmatch": "large map with many monsters, weapons and pickups (default)",
+    "defend_the_center": "round arena, enemies approach from all sides",
     "defend_the_line": "enemies approach from the far side of a room, endless respawns",
     "deadly_corridor": "corridor lined with shooters, armour at the far end; very lethal",
-    "deathmatch": "large map with many monsters, weapons and pickups",
     "basic": "one stationary monster at the far wall; ends when it dies",
     "health_gathering": "acid floor, collect medkits to survive; no enemies",
     "my_way_home": "maze, find the armour vest; no enemies",
@@ -43,6 +43,12 @@ BUTTONS: tuple[vzd.Button, ...] = (
     vzd.Button.MOVE_RIGHT,
     vzd.Button.ATTACK,
 )
+
+#: Tics of the episode start played one by one with no keys, to settle state left by the last episode
+#: (see ``DoomWorld._reset``): the weapon's bob eases out by about one unit per frame, from at most 16.
+_SETTLE_TICS = 16
+#: Episodes start this many tics into the level at the earliest (see ``DoomWorld._make_game``).
+_MIN_START_TICS = _SETTLE_TICS
 
 
 def _buttons(*pressed: vzd.Button) -> list[float]:
@@ -71,15 +77,15 @@ class DoomConfig(WorldConfig):
 
     Attributes:
         scenario: One of :data:`SCENARIOS` (a ``.cfg`` in ``vizdoom.scenarios_path``).
-        frame_skip: Game tics (35 per second) per adapter step. 2 gives 17.5 steps/s and about 14 degrees
-            of turn per step, small enough for a model at 64x64 to follow; 4 halves the simulation cost
-            but turns ~28 degrees (a third of the field of view) per step.
+        frame_skip: Game tics (35 per second) per adapter step. 2 gives 17.5 steps/s, smooth enough to
+            play, and small changes per step (a held turn rotates 7 degrees of the 90-degree view) that a
+            model can follow; 4 doubles the change per step (14 degrees) and makes play choppy (8.75 Hz).
         render_hud: Draw the status bar (health, ammo) at the bottom of the screen.
         max_episode_steps: Steps before the episode is truncated; also sets VizDoom's episode timeout so
             the game and the adapter agree (0 = the scenario's own timeout, which may be none).
     """
 
-    scenario: str = "defend_the_center"
+    scenario: str = "deathmatch"
     frame_skip: int = 2
     render_hud: bool = False
     max_episode_steps: int = 1000
@@ -110,8 +116,8 @@ class DoomWorld(World):
             Action("strafe_left", (("a",),), "step sideways to the left"),
             Action("strafe_right", (("d",),), "step sideways to the right"),
             Action("attack", (("space",), ("lctrl",)), "fire the weapon"),
-            Action("forward_left", (("up", "left"), ("w", "q")), "walk forward while turning left"),
-            Action("forward_right", (("up", "right"), ("w", "e")), "walk forward while turning right"),
+            Action("forward_left", (("up", "left"), ("w", "left"), ("w", "q")), "forward and turn left"),
+            Action("forward_right", (("up", "right"), ("w", "right"), ("w", "e")), "forward and turn right"),
         ),
     )
     #: Sampling weights of :class:`~policies.random_persistent.RandomPersistentPolicy`: mostly walk, turn
@@ -142,9 +148,16 @@ class DoomWorld(World):
         game.set_render_weapon(True)
         game.set_available_buttons(list(BUTTONS))
         game.set_available_game_variables([vzd.GameVariable.HEALTH, vzd.GameVariable.AMMO2])
+        # ZDoom ignores input for the first ~7 tics of a level; starting the episode later means every
+        # action, the first included, has its effect on the very next frame. The last _SETTLE_TICS of
+        # the start are played by _reset (see there), hence the subtraction here and the sum below
+        # (VizDoom plays at least one start tic itself).
+        start = max(game.get_episode_start_time(), _MIN_START_TICS)
+        game.set_episode_start_time(max(start - _SETTLE_TICS, 1))
         if cfg.max_episode_steps > 0:
-            # Same limit on the game's side, so it ends the episode exactly where the adapter truncates.
-            game.set_episode_timeout(game.get_episode_start_time() + cfg.max_episode_steps * cfg.frame_skip)
+            # The same limit on the game's side, so it ends the episode at exactly the step where the
+            # adapter truncates (VizDoom counts the timeout from the end of its start tics).
+            game.set_episode_timeout(cfg.max_episode_steps * cfg.frame_skip + _SETTLE_TICS)
         game.init()
         return game
 
@@ -159,8 +172,9 @@ class DoomWorld(World):
         state = self.unwrapped.get_state()
         if state is not None:
             self._frame = state.screen_buffer
-        # After the episode ends there is no state: the last frame is repeated.
-        return self._frame
+        # After the episode ends there is no state: the last frame is repeated. A copy, so that callers
+        # that write into a returned frame cannot change the next one.
+        return self._frame.copy()
 
     def _reset(self, seed: int | None) -> np.ndarray:
         game = self.unwrapped
@@ -168,13 +182,21 @@ class DoomWorld(World):
             # Takes effect at the next new_episode: monster behaviour and damage rolls follow the seed.
             game.set_seed(int(seed) % 2**32)
         game.new_episode()
+        self._ended = (False, False)
+        # ZDoom's weapon bob survives new_episode: it eases toward its target by about one unit (of at
+        # most 16) per frame, so a weapon swinging at the end of the last episode would still swing at
+        # the start of this one. Rendered tics with no keys settle it, so that an episode depends only
+        # on the seed and the actions (tested in tests/envs/test_doom.py).
+        for _ in range(_SETTLE_TICS):
+            game.make_action(CONTROLS[0], 1)
         return self._screen()
 
     def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         game = self.unwrapped
         if game.is_episode_finished():
             # Stepping past the end is a no-op that repeats the final frame and flags.
-            return self._screen(), 0.0, self._ended[0], self._ended[1], {"tic": game.get_episode_time()}
+            info = {"tic": game.get_episode_time(), "dead": game.is_player_dead()}
+            return self._screen(), 0.0, *self._ended, info
         reward = game.make_action(CONTROLS[action], self.config.frame_skip)
         finished = game.is_episode_finished()
         dead = game.is_player_dead()
