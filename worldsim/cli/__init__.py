@@ -19,6 +19,9 @@ COMMANDS = {
     "worlds": "worlds",
     "collect": "collect",
     "data": "data",
+    "train-codec": "train_codec",
+    "train": "train",
+    "eval": "eval",
 }
 
 EPILOG = """examples:

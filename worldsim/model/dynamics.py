@@ -54,7 +54,9 @@ class DynamicsConfig:
         if self.dim % self.heads:
             raise ValueError(f"dim {self.dim} must be divisible by heads {self.heads}")
         if self.latent_height % self.patch_size or self.latent_width % self.patch_size:
-            raise ValueError(f"latent {self.latent_height}x{self.latent_width} not divisible by patch {self.patch_size}")
+            raise ValueError(
+                f"latent {self.latent_height}x{self.latent_width} not divisible by patch {self.patch_size}"
+            )
         if self.context_frames < 2:
             raise ValueError("context_frames must be >= 2")
         if self.num_actions < 1:
@@ -79,6 +81,8 @@ class DynamicsConfig:
 #: Named sizes. Shape fields not given here (latent size, actions) come from the codec and the dataset.
 PRESETS: dict[str, dict] = {
     "tiny": dict(dim=64, depth=2, heads=2, context_frames=6),
+    # Real time on a laptop CPU: 2x2 latent patches (16 tokens per 64x64 frame), short context.
+    "cpu": dict(dim=128, depth=4, heads=4, patch_size=2, context_frames=8),
     "small": dict(dim=192, depth=6, heads=3, context_frames=12),
     "base": dict(dim=384, depth=12, heads=6, context_frames=16),
     "large": dict(dim=768, depth=16, heads=12, context_frames=32),
@@ -105,7 +109,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """adaLN modulation; ``shift``/``scale`` are per frame ``(B, F, 1, D)`` and broadcast over tokens."""
+    """AdaLN modulation; ``shift``/``scale`` are per frame ``(B, F, 1, D)`` and broadcast over tokens."""
     return x * (1 + scale) + shift
 
 

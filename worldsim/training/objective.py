@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from worldsim.checkpoint import unwrap
 from worldsim.model.dynamics import DynamicsTransformer
 
 
@@ -88,7 +89,7 @@ def flow_matching_loss(
     tt = t[:, :, None, None, None]
     xt = (1 - tt) * x0 + tt * eps
     drop = torch.rand(b, f, generator=generator).to(dev) < cfg.action_dropout
-    cond_actions = torch.where(drop, torch.full_like(actions, model.cfg.null_action), actions)
+    cond_actions = torch.where(drop, torch.full_like(actions, unwrap(model).cfg.null_action), actions)
     out = model(xt, t, cond_actions)
     per_frame = (out["v"].float() - (eps - x0)).square().mean(dim=(2, 3, 4))  # (B, F)
     fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)

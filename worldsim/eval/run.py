@@ -1,0 +1,128 @@
+"""``worldsim eval``: open-loop rollouts of a world model on held-out episodes, scored against reality."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from worldsim.data.dataset import Dataset
+from worldsim.errors import CheckpointError, DatasetError
+from worldsim.sampling.rollout import open_loop
+from worldsim.world_model import WorldModel, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of an evaluation.
+
+    Attributes:
+        world: World model file.
+        data: Dataset whose validation episodes are used (the world's training dataset).
+        out: Directory for ``eval.json``, ``eval.png`` and the IDM.
+        episodes: Evaluation windows (one per validation episode while they last).
+        horizon: Generated frames per window.
+        steps: Denoising steps (0 = the world's default).
+        idm: Inverse-dynamics classifier file; empty = train one on the dataset (cached in ``out``).
+        idm_steps: Training steps for that classifier.
+        batch_size: Streams generated together.
+        seed: Seed of window choice and sampling noise.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+
+    world: str
+    data: str
+    out: str = "runs/eval"
+    episodes: int = 16
+    horizon: int = 64
+    steps: int = 0
+    idm: str = ""
+    idm_steps: int = 2000
+    batch_size: int = 16
+    seed: int = 0
+    device: str = "auto"
+
+
+def eval_windows(ds: Dataset, context: int, horizon: int, n: int, seed: int) -> list[tuple[int, int]]:
+    """``(episode, start)`` of up to ``n`` validation windows of ``context + horizon`` frames."""
+    rng = np.random.default_rng(seed)
+    need = context + horizon
+    eps = [i for i in ds.split("val") if ds.episodes[i].num_steps + 1 >= need]
+    if not eps:
+        raise DatasetError(
+            f"{ds.root}: no validation episode has {need} frames ({context} context + {horizon} horizon); "
+            "use a shorter --horizon"
+        )
+    picks = [eps[i % len(eps)] for i in rng.permutation(max(n, len(eps)))[:n]]
+    return [(e, int(rng.integers(0, ds.episodes[e].num_steps + 2 - need))) for e in picks]
+
+
+def gather(ds: Dataset, windows: list[tuple[int, int]], context: int, horizon: int, null: int) -> dict[str, np.ndarray]:
+    """Frames, the actions that produced them, rewards and termination flags of each window."""
+    out: dict[str, list] = {k: [] for k in ("frames", "actions", "rewards", "terminated")}
+    for e, start in windows:
+        ep = ds.episode(e)
+        n = context + horizon
+        steps = np.arange(start - 1, start - 1 + n)
+        idx = np.maximum(steps, 0)
+        out["frames"].append(np.asarray(ep.frames[start : start + n]))
+        out["actions"].append(np.where(steps >= 0, np.asarray(ep.actions)[idx], null))
+        out["rewards"].append(np.where(steps >= 0, np.asarray(ep.rewards)[idx], 0.0))
+        out["terminated"].append(np.where(steps >= 0, np.asarray(ep.terminated)[idx], False))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
+    """Evaluate ``cfg.world`` on ``cfg.data``; writes the report and returns it."""
+    from worldsim.eval.idm import InverseDynamics, train_idm
+    from worldsim.eval.report import evaluate_rollouts, write_report
+
+    device = resolve_device(cfg.device)
+    world = WorldModel.load(cfg.world, device)
+    ds = Dataset(cfg.data)
+    if ds.schema.fingerprint != world.schema.fingerprint:
+        raise CheckpointError(
+            f"{cfg.world}: was trained on actions {world.schema.names} ({world.schema.world}) but {cfg.data} "
+            f"records {ds.schema.names} ({ds.schema.world}); evaluate on the world's own dataset"
+        )
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    idm_path = Path(cfg.idm) if cfg.idm else out / "idm.safetensors"
+    if idm_path.exists():
+        idm = InverseDynamics.from_checkpoint(idm_path, device=device)
+    elif cfg.idm:
+        raise CheckpointError(f"{idm_path}: inverse-dynamics model not found")
+    else:
+        log.info("training an inverse-dynamics classifier on %s (%d steps)", cfg.data, cfg.idm_steps)
+        idm, info = train_idm(ds, steps=cfg.idm_steps, seed=cfg.seed, device=device, progress=progress)
+        idm.save(idm_path, **{k: v for k, v in info.items() if isinstance(v, int | float | str)})
+    context = world.dynamics.cfg.context_frames - 1
+    windows = eval_windows(ds, context, cfg.horizon, cfg.episodes, cfg.seed)
+    data = gather(ds, windows, context, cfg.horizon, world.dynamics.cfg.null_action)
+    gen = {"frames": [], "reward": [], "term_prob": []}
+    for s in range(0, len(windows), cfg.batch_size):
+        sl = slice(s, s + cfg.batch_size)
+        g = open_loop(
+            world, data["frames"][sl, :context], data["actions"][sl, :context], data["actions"][sl, context:],
+            steps=cfg.steps or None, seed=cfg.seed + s, progress=progress,
+        )  # fmt: skip
+        for k in gen:
+            gen[k].append(g[k])
+    gen = {k: np.concatenate(v) for k, v in gen.items()}
+    result = evaluate_rollouts(
+        gen["frames"], data["frames"][:, context:], data["frames"][:, context - 1], data["actions"][:, context:],
+        idm=idm, pred_reward=gen["reward"], real_reward=data["rewards"][:, context:],
+        pred_term_prob=gen["term_prob"], real_term=data["terminated"][:, context:],
+    )  # fmt: skip
+    result["config"] = {
+        "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps, "context": context,
+        "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
+    }  # fmt: skip
+    json_path, png_path = write_report(result, out)
+    result["files"] = {"json": str(json_path), "png": str(png_path)}
+    return result

@@ -1,0 +1,452 @@
+"""``worldsim train``: train the dynamics transformer (and, as a first stage, the codec) on a dataset.
+
+One command for one CPU, one GPU or N GPUs (``torchrun --nproc_per_node N -m worldsim train ...``).
+A run directory holds everything: ``config.yaml``, ``state.safetensors`` (weights, EMA, optimizer, RNG,
+step; written atomically), ``world.safetensors`` (the loadable world, EMA weights), ``metrics.csv``,
+``tb/`` (TensorBoard) and ``samples/`` (mp4 + PNG of open-loop rollouts next to ground truth). Re-running
+the same command resumes from the last checkpoint and stops at the same total step count.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from worldsim.checkpoint import (
+    load_checkpoint,
+    load_module,
+    load_optimizer,
+    module_tensors,
+    optimizer_tensors,
+    save_checkpoint,
+    unwrap,
+)
+from worldsim.codec.autoencoder import FrameCodec
+from worldsim.config import to_dict
+from worldsim.data.dataset import Dataset
+from worldsim.errors import CheckpointError, ConfigError
+from worldsim.io import atomic_write_bytes
+from worldsim.model.dynamics import DynamicsTransformer, preset
+from worldsim.training.latents import encode_dataset
+from worldsim.training.logger import MetricsLogger
+from worldsim.training.objective import ObjectiveConfig, flow_matching_loss
+from worldsim.training.windows import WindowBatcher
+from worldsim.world_model import SamplingDefaults, WorldModel, resolve_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a dynamics training run.
+
+    Attributes:
+        data: Dataset directory.
+        out: Run directory (created; re-running resumes).
+        codec: Trained codec file; empty = train one first in ``out/codec`` (``codec_steps`` steps).
+        codec_steps: Steps of the codec stage when ``codec`` is empty.
+        model: Size preset (tiny, small, base, large, nfd-310m).
+        model_overrides: Fields of :class:`DynamicsConfig` to override, e.g. ``{"depth": 8}``.
+        window: Frames per training window (0 = the model's context_frames).
+        batch_size: Windows per step (per process under torchrun).
+        steps: Total optimisation steps.
+        lr: Peak learning rate (linear warm-up, then cosine to 10%).
+        warmup: Warm-up steps.
+        weight_decay: AdamW weight decay.
+        grad_clip: Gradient-norm clip.
+        ema: EMA decay of the weights used for evaluation and export.
+        log_every: Steps between logged training metrics.
+        eval_every: Steps between evaluations (0 = only at the end).
+        sample_every: Steps between sample videos (0 = only at the end).
+        ckpt_every: Steps between checkpoints.
+        eval_episodes: Validation episodes in the periodic evaluation.
+        eval_horizon: Generated frames per evaluation rollout.
+        sample_steps: Denoising steps for evaluation and samples (also the exported world's default).
+        context_noise: Inference context-noise level (exported with the world).
+        seed: Seed of data order, noise and initialisation.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
+        bf16: bf16 autocast on CUDA (ignored on CPU).
+        compile: ``torch.compile`` the model (CUDA).
+        threads: CPU threads for torch (0 = torch's default).
+        stop_after: Leave after this many steps in this invocation (0 = run to ``steps``); resume later.
+        time_limit: Leave after this many seconds, checkpointed (0 = no limit), for time-boxed machines.
+        objective: Loss settings.
+    """
+
+    data: str = ""
+    out: str = "runs/world"
+    codec: str = ""
+    codec_steps: int = 3000
+    model: str = "small"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    window: int = 0
+    batch_size: int = 16
+    steps: int = 20_000
+    lr: float = 3e-4
+    warmup: int = 500
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    ema: float = 0.999
+    log_every: int = 50
+    eval_every: int = 2000
+    sample_every: int = 4000
+    ckpt_every: int = 500
+    eval_episodes: int = 4
+    eval_horizon: int = 32
+    sample_steps: int = 16
+    context_noise: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = True
+    compile: bool = False
+    threads: int = 0
+    stop_after: int = 0
+    time_limit: float = 0.0
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ValueError("data is required: the dataset directory to train on")
+        for name in ("steps", "batch_size", "ckpt_every", "log_every", "sample_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass
+class Run:
+    """Everything a training loop holds."""
+
+    cfg: TrainConfig
+    out: Path
+    device: torch.device
+    ds: Dataset
+    codec: FrameCodec
+    model: torch.nn.Module
+    ema: DynamicsTransformer
+    opt: torch.optim.Optimizer
+    train: WindowBatcher
+    val: WindowBatcher
+    rng: np.random.Generator
+    gen: torch.Generator
+    step: int = 0
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes files and logs."""
+        return self.rank == 0
+
+
+def train(cfg: TrainConfig, progress: bool = True) -> Path:
+    """Run (or resume) training; return the path of the exported ``world.safetensors``."""
+    rank, world_size = _init_distributed()
+    run = _setup(cfg, rank, world_size)
+    logger = MetricsLogger(run.out, enabled=run.main)
+    bar = tqdm(total=cfg.steps, initial=run.step, desc="train", unit="step", disable=not (progress and run.main))
+    tic, seen = time.perf_counter(), 0
+    started, first_step = time.perf_counter(), run.step
+    try:
+        while run.step < cfg.steps:
+            if _should_pause(cfg, run.step - first_step, time.perf_counter() - started):
+                _save(run)
+                log.info("paused at step %d of %d; re-run the same command to continue", run.step, cfg.steps)
+                break
+            metrics = _train_step(run)
+            run.step += 1
+            seen += cfg.batch_size * run.world_size
+            bar.update(1)
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                rate = seen / (time.perf_counter() - tic)
+                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", samples_s=f"{rate:.1f}")
+                logger.log(run.step, {**metrics, "perf/samples_per_s": rate})
+                tic, seen = time.perf_counter(), 0
+            if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
+                _save(run)
+            last = run.step == cfg.steps
+            if run.main and ((cfg.eval_every and run.step % cfg.eval_every == 0) or last):
+                logger.log(run.step, evaluate(run))
+            if run.main and ((cfg.sample_every and run.step % cfg.sample_every == 0) or last):
+                write_samples(run)
+    finally:
+        bar.close()
+        logger.close()
+    return run.out / "world.safetensors"
+
+
+def _should_pause(cfg: TrainConfig, steps_done: int, seconds: float) -> bool:
+    by_steps = cfg.stop_after > 0 and steps_done >= cfg.stop_after
+    return by_steps or (cfg.time_limit > 0 and seconds >= cfg.time_limit)
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _train_step(run: Run) -> dict[str, float]:
+    cfg = run.cfg
+    run.model.train()
+    for group in run.opt.param_groups:
+        group["lr"] = _lr(cfg, run.step)
+    batch = run.train.sample(run.rng, cfg.batch_size).to(run.device)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and run.device.type == "cuda"):
+        out = flow_matching_loss(
+            run.model,
+            batch.latents,
+            batch.actions,
+            batch.rewards,
+            batch.terminated,
+            batch.has_action,
+            cfg.objective,
+            run.gen,
+        )
+    run.opt.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.opt.step()
+    _update_ema(run.ema, unwrap(run.model), cfg.ema)
+    return {
+        "train/loss": out["loss"].item(),
+        "train/fm": float(out["fm"]),
+        "train/reward": float(out["reward"]),
+        "train/term": float(out["term"]),
+        "train/grad_norm": float(grad_norm),
+        "train/lr": run.opt.param_groups[0]["lr"],
+    }
+
+
+@torch.no_grad()
+def _update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p.detach(), 1 - decay)
+
+
+# -- setup ------------------------------------------------------------------------------------------
+
+
+def _init_distributed() -> tuple[int, int]:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    rank = torch.distributed.get_rank() if world_size > 1 else 0
+    return rank, world_size
+
+
+def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_same_config(out, cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    ds = Dataset(cfg.data)
+    codec = _get_codec(cfg, ds, out, rank).to(device).eval()
+    latents = encode_dataset(ds, codec, out / "latents", progress=rank == 0)
+    c, h, w = codec.latent_shape
+    overrides = {"latent_channels": c, "latent_height": h, "latent_width": w, "num_actions": len(ds.schema)}
+    mcfg = preset(cfg.model, **{**overrides, **cfg.model_overrides})
+    torch.manual_seed(cfg.seed)
+    model = DynamicsTransformer(mcfg).to(device)
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
+    length = cfg.window or mcfg.context_frames
+    if length > mcfg.context_frames:
+        raise ConfigError(f"window={length} exceeds the model's context_frames={mcfg.context_frames}")
+    run = Run(
+        cfg, out, device, ds, codec, model, ema, opt,
+        WindowBatcher(ds, latents, length, mcfg.null_action, "train"),
+        WindowBatcher(ds, latents, length, mcfg.null_action, "val"),
+        np.random.default_rng([cfg.seed, rank]),
+        torch.Generator().manual_seed(cfg.seed * 1000 + rank),
+        rank=rank, world_size=world_size,
+    )  # fmt: skip
+    if (out / "state.safetensors").exists():
+        _resume(run)
+    if rank == 0:
+        log.info("dynamics %s: %.1fM params, %d tokens/frame, window %d", cfg.model, model.num_params() / 1e6,
+                 mcfg.tokens_per_frame, length)  # fmt: skip
+    if cfg.compile and device.type == "cuda":
+        run.model = torch.compile(model)
+    if world_size > 1:
+        run.model = torch.nn.parallel.DistributedDataParallel(run.model)
+    return run
+
+
+def _check_same_config(out: Path, cfg: TrainConfig) -> None:
+    path = out / "config.yaml"
+    current = to_dict(cfg)
+    if path.exists():
+        old = yaml.safe_load(path.read_text()) or {}
+        fixed = ("data", "model", "model_overrides", "window", "seed", "codec", "objective")
+        diff = [k for k in fixed if old.get(k) != current.get(k)]
+        if diff:
+            raise ConfigError(
+                f"{out} holds a run with other settings ({', '.join(diff)}); resume with the same settings "
+                "or choose a new --out"
+            )
+    atomic_write_bytes(path, yaml.safe_dump(current, sort_keys=False).encode())
+
+
+def _get_codec(cfg: TrainConfig, ds: Dataset, out: Path, rank: int) -> FrameCodec:
+    if cfg.codec:
+        codec = FrameCodec.from_checkpoint(cfg.codec)
+    else:
+        codec_path = out / "codec" / "codec.safetensors"
+        if not codec_path.exists():
+            if rank != 0:
+                raise ConfigError("with torchrun, train the codec first (worldsim train-codec) and pass --codec")
+            from worldsim.codec.train import CodecTrainConfig, train_codec
+
+            log.info("stage 1/2: training the codec (%d steps) into %s", cfg.codec_steps, codec_path.parent)
+            train_codec(CodecTrainConfig(data=cfg.data, out=str(codec_path.parent), steps=cfg.codec_steps))
+        codec = FrameCodec.from_checkpoint(codec_path)
+    if (codec.config.height, codec.config.width) != ds.resolution:
+        raise CheckpointError(
+            f"{cfg.codec or 'codec'}: made for {codec.config.height}x{codec.config.width} frames but the dataset "
+            f"has {ds.resolution[0]}x{ds.resolution[1]}; train a codec on this dataset"
+        )
+    return codec
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+
+def _save(run: Run) -> None:
+    if not run.main:
+        return
+    opt_tensors, opt_info = optimizer_tensors(run.opt)
+    tensors = {
+        **module_tensors(run.model, "model."),
+        **module_tensors(run.ema, "ema."),
+        **opt_tensors,
+        "rng.torch": run.gen.get_state(),
+    }
+    save_checkpoint(
+        run.out / "state.safetensors",
+        tensors,
+        kind="train_state",
+        step=run.step,
+        optim=opt_info,
+        rng_numpy=run.rng.bit_generator.state,
+        config=to_dict(run.cfg),
+        dynamics_config=to_dict(unwrap(run.model).cfg),
+    )
+    export_world(run).save(run.out / "world.safetensors", trained_steps=run.step, dataset=str(run.cfg.data))
+
+
+def _resume(run: Run) -> None:
+    path = run.out / "state.safetensors"
+    tensors, meta = load_checkpoint(path, kind="train_state")
+    if meta.get("dynamics_config") != to_dict(run.model.cfg):
+        raise CheckpointError(f"{path}: was trained with another model shape; resume with the same settings")
+    load_module(run.model, tensors, "model.", path)
+    load_module(run.ema, tensors, "ema.", path)
+    load_optimizer(run.opt, tensors, meta["optim"])
+    run.gen.set_state(tensors["rng.torch"])
+    run.rng.bit_generator.state = meta["rng_numpy"]
+    run.step = int(meta["step"])
+    log.info("resumed %s at step %d", run.out, run.step)
+
+
+def export_world(run: Run) -> WorldModel:
+    """The EMA dynamics and the codec as a :class:`WorldModel` (CPU copies)."""
+    sampling = SamplingDefaults(steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise,
+                                fps=float(run.ds.meta.get("fps", 30.0)))  # fmt: skip
+    codec = copy.deepcopy(run.codec).cpu()
+    return WorldModel(codec, copy.deepcopy(run.ema).cpu(), run.ds.schema, sampling,
+                      {"world": run.ds.world})  # fmt: skip
+
+
+# -- evaluation and samples -------------------------------------------------------------------------
+
+
+def _eval_streams(run: Run, n: int, horizon: int) -> tuple[np.ndarray, ...] | None:
+    """Context frames/actions and ground truth of ``n`` validation windows (fixed seed)."""
+    ctx = run.ema.cfg.context_frames - 1
+    cands = [i for i in run.ds.split("val") if run.ds.episodes[i].num_steps + 1 >= ctx + horizon]
+    if not cands:
+        return None
+    rng = np.random.default_rng(1234)
+    picks = rng.choice(cands, size=min(n, len(cands)), replace=False)
+    frames, acts = [], []
+    null = run.ema.cfg.null_action
+    for i in picks:
+        ep = run.ds.episode(int(i))
+        start = int(rng.integers(0, ep.num_steps + 2 - ctx - horizon))
+        frames.append(np.asarray(ep.frames[start : start + ctx + horizon]))
+        a = np.asarray(ep.actions[max(start - 1, 0) : start - 1 + ctx + horizon])
+        acts.append(np.concatenate([[null], a]) if start == 0 else a)
+    frames, acts = np.stack(frames), np.stack(acts)
+    return frames[:, :ctx], acts[:, :ctx], frames[:, ctx:], acts[:, ctx:]
+
+
+def evaluate(run: Run) -> dict[str, float]:
+    """Open-loop PSNR of the EMA model vs copy-last-frame on a few validation windows, plus val loss."""
+    from worldsim.eval.metrics import psnr
+    from worldsim.sampling.rollout import open_loop
+
+    result: dict[str, float] = {}
+    batch = run.val.sample(np.random.default_rng(99), run.cfg.batch_size).to(run.device)
+    with torch.no_grad():
+        out = flow_matching_loss(run.ema, batch.latents, batch.actions, batch.rewards, batch.terminated,
+                                 batch.has_action, run.cfg.objective, torch.Generator().manual_seed(7))  # fmt: skip
+    result["eval/val_loss"] = float(out["fm"])
+    streams = _eval_streams(run, run.cfg.eval_episodes, run.cfg.eval_horizon)
+    if streams is None:
+        return result
+    ctx_f, ctx_a, real, acts = streams
+    world = WorldModel(run.codec, run.ema, run.ds.schema)
+    gen = open_loop(world, ctx_f, ctx_a, acts, steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise)
+    model_psnr = psnr(gen["frames"], real).mean(0)
+    copy_psnr = psnr(np.broadcast_to(ctx_f[:, -1:], real.shape), real).mean(0)
+    for name, (a, b) in {"1": (0, 1), "2-4": (1, 4), "5-16": (4, 16), "17-64": (16, 64)}.items():
+        if a < len(model_psnr):
+            result[f"eval/psnr_{name}"] = float(model_psnr[a:b].mean())
+            result[f"eval/copy_last_psnr_{name}"] = float(copy_psnr[a:b].mean())
+    log.info("step %d: %s", run.step, ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in result.items()))
+    return result
+
+
+def write_samples(run: Run) -> None:
+    """mp4 and PNG contact sheet: ground truth above, open-loop generation below, per validation window."""
+    from worldsim.sampling.rollout import open_loop
+    from worldsim.video import contact_sheet, write_mp4, write_png
+
+    streams = _eval_streams(run, 2, run.cfg.eval_horizon)
+    if streams is None:
+        return
+    ctx_f, ctx_a, real, acts = streams
+    world = WorldModel(run.codec, run.ema, run.ds.schema)
+    gen = open_loop(world, ctx_f, ctx_a, acts, steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise,
+                    seed=run.step)  # fmt: skip
+    rows, videos = [], []
+    for i in range(len(real)):
+        rows += [real[i], gen["frames"][i]]
+        videos.append(np.concatenate([real[i], gen["frames"][i]], axis=2))  # side by side: real | model
+    stem = run.out / "samples" / f"step-{run.step:07d}"
+    write_mp4(stem.with_suffix(".mp4"), np.concatenate(videos, axis=1), fps=float(run.ds.meta.get("fps", 15)))
+    write_png(stem.with_suffix(".png"), contact_sheet(rows, every=max(1, run.cfg.eval_horizon // 16)))
+
+
+def with_overrides(cfg: TrainConfig, **kw: Any) -> TrainConfig:
+    """``dataclasses.replace`` for callers that do not import dataclasses."""
+    return replace(cfg, **kw)

@@ -1,0 +1,83 @@
+"""Training batches: random windows of consecutive frames (as latents) with frame-aligned actions.
+
+Frame ``f`` of a window is paired with the step that *produced* it: its action, reward and termination
+flag are those of step ``start + f - 1``. The first frame of an episode has no producing step; it gets
+the null action and ``has_action = False`` (its reward/termination are not trained).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from worldsim.data.dataset import Dataset
+from worldsim.errors import DatasetError
+
+
+@dataclass
+class Batch:
+    """A batch of windows; every tensor is ``(B, F, ...)``."""
+
+    latents: torch.Tensor  # (B, F, C, h, w) float32
+    actions: torch.Tensor  # (B, F) long, null id where unknown
+    rewards: torch.Tensor  # (B, F) float32
+    terminated: torch.Tensor  # (B, F) float32
+    has_action: torch.Tensor  # (B, F) float32
+
+    def to(self, device: torch.device) -> Batch:
+        """Move every tensor to ``device``."""
+        return Batch(*(getattr(self, k).to(device, non_blocking=True) for k in self.__dataclass_fields__))
+
+
+class WindowBatcher:
+    """Samples windows of ``length`` frames from one split, uniformly over valid start positions."""
+
+    def __init__(
+        self,
+        ds: Dataset,
+        latents: list[np.ndarray],
+        length: int,
+        null_action: int,
+        split: Literal["train", "val"] = "train",
+    ) -> None:
+        self.ds, self.latents, self.length, self.null = ds, latents, length, null_action
+        self.episodes = [i for i in ds.split(split) if ds.episodes[i].num_steps + 1 >= length]
+        if not self.episodes:
+            raise DatasetError(f"{ds.root}: no {split} episode has {length} frames; use a shorter window")
+        # Start positions per episode: frames 0 .. T+1-length; weights make every window equally likely.
+        self.weights = np.array([ds.episodes[i].num_steps + 2 - length for i in self.episodes], dtype=np.float64)
+        self.weights /= self.weights.sum()
+
+    def window(self, episode: int, start: int) -> tuple[np.ndarray, ...]:
+        """Arrays of one window: latents, actions, rewards, terminated, has_action."""
+        ref = self.ds.episodes[episode]
+        shard = self.ds.shards[ref.shard]
+        f0, s0 = int(shard.frame_starts[ref.index]), int(shard.step_starts[ref.index])
+        z = np.asarray(self.latents[ref.shard][f0 + start : f0 + start + self.length], dtype=np.float32)
+        steps = np.arange(start - 1, start - 1 + self.length)  # step that produced each frame
+        has = steps >= 0
+        idx = s0 + np.maximum(steps, 0)
+        a = np.where(has, np.asarray(shard.arrays["actions"][idx]), self.null)
+        r = np.where(has, np.asarray(shard.arrays["rewards"][idx]), 0.0)
+        d = np.where(has, np.asarray(shard.arrays["terminated"][idx]), 0)
+        return z, a, r, d, has
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """``batch_size`` random windows."""
+        eps = rng.choice(len(self.episodes), size=batch_size, p=self.weights)
+        items = []
+        for e in eps:
+            episode = self.episodes[int(e)]
+            start = int(rng.integers(0, self.ds.episodes[episode].num_steps + 2 - self.length))
+            items.append(self.window(episode, start))
+        z, a, r, d, has = (np.stack(x) for x in zip(*items, strict=True))
+        return Batch(
+            torch.from_numpy(z),
+            torch.from_numpy(a.astype(np.int64)),
+            torch.from_numpy(r.astype(np.float32)),
+            torch.from_numpy(d.astype(np.float32)),
+            torch.from_numpy(has.astype(np.float32)),
+        )

@@ -1,0 +1,123 @@
+"""A trained world: frame codec + dynamics transformer + action schema, in one self-describing file.
+
+``world.safetensors`` holds ``codec.*`` and ``dynamics.*`` tensors and, in its metadata, both configs,
+the action schema, the frame rate and the sampler defaults, so ``WorldModel.load(path)`` needs nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldsim.actions import ActionSchema
+from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
+from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
+from worldsim.config import from_dict, to_dict
+from worldsim.errors import CheckpointError
+from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """How a world is sampled unless the caller says otherwise.
+
+    Attributes:
+        steps: Denoising steps per frame.
+        context_noise: Noise level committed context frames carry (anti-drift).
+        fps: Frames per second of the source world (play pacing).
+    """
+
+    steps: int = 16
+    context_noise: float = 0.05
+    fps: float = 30.0
+
+
+class WorldModel(torch.nn.Module):
+    """Codec and dynamics of one world, with helpers between uint8 frames and latents."""
+
+    def __init__(
+        self,
+        codec: FrameCodec,
+        dynamics: DynamicsTransformer,
+        schema: ActionSchema,
+        sampling: SamplingDefaults | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.codec = codec
+        self.dynamics = dynamics
+        self.schema = schema
+        self.sampling = sampling or SamplingDefaults()
+        self.metadata = dict(metadata or {})
+        if len(schema) != dynamics.cfg.num_actions:
+            raise CheckpointError(
+                f"action schema has {len(schema)} actions but the dynamics model expects {dynamics.cfg.num_actions}"
+            )
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        """``(height, width)`` of generated frames."""
+        return self.codec.config.height, self.codec.config.width
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the weights."""
+        return next(self.dynamics.parameters()).device
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """uint8 frames ``(..., H, W, 3)`` -> normalised latents ``(..., C, h, w)``."""
+        x = to_model(frames).to(self.device)
+        lead = x.shape[:-3]
+        z = self.codec.encode(x.reshape(-1, *x.shape[-3:]))
+        return z.reshape(*lead, *z.shape[1:])
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents ``(..., C, h, w)`` -> uint8 frames ``(..., H, W, 3)`` (on the model's device)."""
+        lead = latents.shape[:-3]
+        x = self.codec.decode(latents.reshape(-1, *latents.shape[-3:]))
+        return to_uint8(x).reshape(*lead, *x.shape[-2:], 3)
+
+    def save(self, path: str | Path, **metadata: Any) -> None:
+        """Write ``world.safetensors`` (atomic) with everything needed to load it."""
+        tensors = {**module_tensors(self.codec, "codec."), **module_tensors(self.dynamics, "dynamics.")}
+        save_checkpoint(
+            path,
+            tensors,
+            kind="world",
+            codec_config=to_dict(self.codec.config),
+            dynamics_config=to_dict(self.dynamics.cfg),
+            action_schema=self.schema.to_dict(),
+            sampling=to_dict(self.sampling),
+            **{**self.metadata, **metadata},
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+        """Load a world file; errors name the file and what is wrong."""
+        tensors, meta = load_checkpoint(path, kind="world")
+        try:
+            codec_cfg = from_dict(CodecConfig, meta["codec_config"], where=f"{path} codec_config")
+            dyn_cfg = from_dict(DynamicsConfig, meta["dynamics_config"], where=f"{path} dynamics_config")
+            schema = ActionSchema.from_dict(meta["action_schema"])
+            sampling = from_dict(SamplingDefaults, meta.get("sampling", {}), where=f"{path} sampling")
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"{path}: incomplete metadata ({e}); the file was not written by WorldSim") from None
+        codec, dynamics = FrameCodec(codec_cfg), DynamicsTransformer(dyn_cfg)
+        load_module(codec, tensors, "codec.", path)
+        load_module(dynamics, tensors, "dynamics.", path)
+        known = ("format", "kind", "codec_config", "dynamics_config", "action_schema", "sampling")
+        extra = {k: v for k, v in meta.items() if k not in known}
+        return cls(codec, dynamics, schema, sampling, extra).to(device).eval()
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
