@@ -102,7 +102,9 @@ def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str = "optim.") -> tup
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
-def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: Any, prefix: str = "optim.") -> None:
+def load_optimizer(
+    opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], info: Any, prefix: str = "optim."
+) -> None:
     """Inverse of :func:`optimizer_tensors`."""
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():

@@ -24,7 +24,15 @@ from worldsim.io import atomic_write_bytes
 SHARD_FORMAT = "worldsim-shard/1"
 SHARD_GLOB = "shard-*.safetensors"
 
-_DTYPES = {"U8": np.uint8, "I16": np.int16, "I32": np.int32, "I64": np.int64, "F32": np.float32, "F64": np.float64}
+_DTYPES = {
+    "U8": np.uint8,
+    "F16": np.float16,
+    "I16": np.int16,
+    "I32": np.int32,
+    "I64": np.int64,
+    "F32": np.float32,
+    "F64": np.float64,
+}
 _REQUIRED = ("frames", "actions", "rewards", "terminated", "truncated", "episode_steps", "episode_seeds")
 
 
@@ -108,35 +116,15 @@ class ShardReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        header, data_start = _read_header(self.path)
-        self.metadata: dict[str, str] = header.pop("__metadata__", {}) or {}
+        self.arrays, self.metadata = memmap_safetensors(self.path)
         if self.metadata.get("format") != SHARD_FORMAT:
             raise DatasetError(
                 f"{self.path}: not a WorldSim shard (format {self.metadata.get('format')!r}, "
                 f"expected {SHARD_FORMAT!r}); remove it from the dataset directory"
             )
-        missing = [k for k in _REQUIRED if k not in header]
+        missing = [k for k in _REQUIRED if k not in self.arrays]
         if missing:
             raise DatasetError(f"{self.path}: shard lacks tensors {missing}; delete it and re-run the collection")
-        size = self.path.stat().st_size
-        end = max(h["data_offsets"][1] for h in header.values())
-        if data_start + end > size:
-            raise DatasetError(
-                f"{self.path}: truncated ({size} bytes, header needs {data_start + end}); "
-                "delete it and re-run `worldsim collect` with the same arguments to regenerate it"
-            )
-        self.arrays: dict[str, np.ndarray] = {}
-        for name, h in header.items():
-            if h["dtype"] not in _DTYPES:
-                raise DatasetError(f"{self.path}: tensor {name!r} has unsupported dtype {h['dtype']}")
-            start, stop = h["data_offsets"]
-            dtype = np.dtype(_DTYPES[h["dtype"]])
-            if stop - start != int(np.prod(h["shape"])) * dtype.itemsize:
-                raise DatasetError(f"{self.path}: tensor {name!r} has inconsistent size; the file is corrupt")
-            if stop == start:
-                self.arrays[name] = np.zeros(h["shape"], dtype)
-            else:
-                self.arrays[name] = np.memmap(self.path, dtype, "r", data_start + start, tuple(h["shape"]))
         steps = self.arrays["episode_steps"]
         self.step_starts = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
         self.frame_starts = self.step_starts + np.arange(len(steps) + 1)
@@ -185,6 +173,36 @@ class ShardReader:
         """Names of tensors whose CRC32 differs from the one stored at write time."""
         stored = self.meta("crc32", {})
         return [k for k, v in self.arrays.items() if stored.get(k) != zlib.crc32(np.ascontiguousarray(v).data)]
+
+
+def memmap_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Memory-map every tensor of a safetensors file; return ``(arrays, metadata)``.
+
+    Raises :class:`DatasetError` naming the file when it is missing, truncated or has a corrupt header.
+    """
+    path = Path(path)
+    header, data_start = _read_header(path)
+    metadata: dict[str, str] = header.pop("__metadata__", {}) or {}
+    size = path.stat().st_size
+    end = max((h["data_offsets"][1] for h in header.values()), default=0)
+    if data_start + end > size:
+        raise DatasetError(
+            f"{path}: truncated ({size} bytes, header needs {data_start + end}); "
+            "delete it and re-run `worldsim collect` with the same arguments to regenerate it"
+        )
+    arrays: dict[str, np.ndarray] = {}
+    for name, h in header.items():
+        if h["dtype"] not in _DTYPES:
+            raise DatasetError(f"{path}: tensor {name!r} has unsupported dtype {h['dtype']}")
+        start, stop = h["data_offsets"]
+        dtype = np.dtype(_DTYPES[h["dtype"]])
+        if stop - start != int(np.prod(h["shape"])) * dtype.itemsize:
+            raise DatasetError(f"{path}: tensor {name!r} has inconsistent size; the file is corrupt")
+        if stop == start:
+            arrays[name] = np.zeros(h["shape"], dtype)
+        else:
+            arrays[name] = np.memmap(path, dtype, "r", data_start + start, tuple(h["shape"]))
+    return arrays, metadata
 
 
 def _read_header(path: Path) -> tuple[dict[str, Any], int]:
