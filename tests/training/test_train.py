@@ -91,3 +91,46 @@ def test_codec_for_another_resolution_is_refused(toy, tmp_path):
     FrameCodec(replace(TINY_CODEC, height=32, width=32)).save(tmp_path / "c32.safetensors")
     with pytest.raises(CheckpointError, match="made for 32x32 frames but the dataset has 64x64"):
         train(_cfg(toy, tmp_path / "run", codec=str(tmp_path / "c32.safetensors")), progress=False)
+
+
+def test_eval_cli_writes_report(toy, tmp_path, capsys):
+    import json
+
+    from worldsim.cli import main
+
+    train(_cfg(toy, tmp_path / "run", steps=10), progress=False)
+    world = tmp_path / "run" / "world.safetensors"
+    args = [
+        "eval", str(world), "--data", str(toy / "ds"), "--out", str(tmp_path / "eval"), "--episodes", "2",
+        "--horizon", "5", "--steps", "2", "--device", "cpu", "idm_steps=20", "--no-progress",
+    ]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert set(report["psnr"]["model"]["bands"]) == {"1", "2-4", "5-16"}
+    assert "copy_last" in report["psnr"] and report["idm"] is not None
+    assert (tmp_path / "eval" / "eval.png").read_bytes()[:4] == b"\x89PNG"
+    assert "copy" in capsys.readouterr().out.lower()
+    # a world evaluated on another world's data is refused with both action sets named
+    other = tmp_path / "other"
+    collect(CollectConfig(world="breakout", out=str(other), frames=40, frames_per_shard=40), progress=False)
+    assert main(["eval", str(world), "--data", str(other), "--out", str(tmp_path / "e2"), "--no-progress"]) == 2
+    assert "evaluate on the world's own dataset" in capsys.readouterr().err
+
+
+def test_torchrun_two_processes(toy, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "-m", "worldsim", "train", str(toy / "ds"), "--out", str(out), "--codec", str(toy / "codec.safetensors"),
+        "--model", "tiny", "--steps", "4", "--batch-size", "2", "--device", "cpu", "--no-progress",
+        "window=4", "eval_every=0", "sample_every=0", "eval_horizon=2", "sample_steps=1", "threads=1",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    world = WorldModel.load(out / "world.safetensors")
+    assert world.metadata["trained_steps"] == 4

@@ -82,7 +82,7 @@ class DynamicsConfig:
 PRESETS: dict[str, dict] = {
     "tiny": dict(dim=64, depth=2, heads=2, context_frames=6),
     # Real time on a laptop CPU: 2x2 latent patches (16 tokens per 64x64 frame), short context.
-    "cpu": dict(dim=128, depth=4, heads=4, patch_size=2, context_frames=8),
+    "cpu": dict(dim=192, depth=4, heads=3, patch_size=2, context_frames=8),
     "small": dict(dim=192, depth=6, heads=3, context_frames=12),
     "base": dict(dim=384, depth=12, heads=6, context_frames=16),
     "large": dict(dim=768, depth=16, heads=12, context_frames=32),

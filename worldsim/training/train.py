@@ -137,8 +137,6 @@ class Run:
     opt: torch.optim.Optimizer
     train: WindowBatcher
     val: WindowBatcher
-    rng: np.random.Generator
-    gen: torch.Generator
     step: int = 0
     rank: int = 0
     world_size: int = 1
@@ -202,7 +200,11 @@ def _train_step(run: Run) -> dict[str, float]:
     run.model.train()
     for group in run.opt.param_groups:
         group["lr"] = _lr(cfg, run.step)
-    batch = run.train.sample(run.rng, cfg.batch_size).to(run.device)
+    # Randomness of step s depends only on (seed, rank, s): resuming needs no RNG state, and under torchrun
+    # every rank draws its own batches.
+    rng = np.random.default_rng([cfg.seed, run.rank, run.step])
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    batch = run.train.sample(rng, cfg.batch_size).to(run.device)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and run.device.type == "cuda"):
         out = flow_matching_loss(
             run.model,
@@ -212,7 +214,7 @@ def _train_step(run: Run) -> dict[str, float]:
             batch.terminated,
             batch.has_action,
             cfg.objective,
-            run.gen,
+            gen,
         )
     run.opt.zero_grad(set_to_none=True)
     out["loss"].backward()
@@ -275,8 +277,6 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
         cfg, out, device, ds, codec, model, ema, opt,
         WindowBatcher(ds, latents, length, mcfg.null_action, "train"),
         WindowBatcher(ds, latents, length, mcfg.null_action, "val"),
-        np.random.default_rng([cfg.seed, rank]),
-        torch.Generator().manual_seed(cfg.seed * 1000 + rank),
         rank=rank, world_size=world_size,
     )  # fmt: skip
     if (out / "state.safetensors").exists():
@@ -338,7 +338,6 @@ def _save(run: Run) -> None:
         **module_tensors(run.model, "model."),
         **module_tensors(run.ema, "ema."),
         **opt_tensors,
-        "rng.torch": run.gen.get_state(),
     }
     save_checkpoint(
         run.out / "state.safetensors",
@@ -346,7 +345,6 @@ def _save(run: Run) -> None:
         kind="train_state",
         step=run.step,
         optim=opt_info,
-        rng_numpy=run.rng.bit_generator.state,
         config=to_dict(run.cfg),
         dynamics_config=to_dict(unwrap(run.model).cfg),
     )
@@ -361,8 +359,6 @@ def _resume(run: Run) -> None:
     load_module(run.model, tensors, "model.", path)
     load_module(run.ema, tensors, "ema.", path)
     load_optimizer(run.opt, tensors, meta["optim"])
-    run.gen.set_state(tensors["rng.torch"])
-    run.rng.bit_generator.state = meta["rng_numpy"]
     run.step = int(meta["step"])
     log.info("resumed %s at step %d", run.out, run.step)
 
