@@ -93,6 +93,53 @@ PRESETS: dict[str, dict] = {
 }
 
 
+class KVCache:
+    """Keys/values of committed frames for B streams: a fixed ring of ``context_frames`` frame slots per stream.
+
+    Shapes never change (gpt-fast style), so a compiled step can be captured once. Slot ``p % C`` holds frame
+    ``p``; a new frame at position ``q`` attends to cached frames ``q - C + 1 .. q - 1`` of its stream (exactly
+    the reference window) plus the new frames of its own call, block-causally.
+    """
+
+    def __init__(self, cfg: DynamicsConfig, batch: int, device=None, dtype: torch.dtype = torch.float32) -> None:
+        self.cfg, self.batch = cfg, batch
+        n, hd = cfg.tokens_per_frame, cfg.dim // cfg.heads
+        shape = (batch, cfg.heads, cfg.context_frames * n, hd)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.depth)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.depth)]
+        self.slot_frame = torch.full((batch, cfg.context_frames), -1, dtype=torch.long, device=device)
+
+    def reset(self, streams: torch.Tensor | None = None) -> None:
+        """Forget the context of the given streams (bool ``(B,)``; all if None)."""
+        if streams is None:
+            self.slot_frame.fill_(-1)
+        else:
+            self.slot_frame[streams] = -1
+
+    def mask(self, positions: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Boolean ``(B, 1, F*N, (C+F)*N)``: cached frames in the window, then block-causal new frames."""
+        n, ctx = self.cfg.tokens_per_frame, self.cfg.context_frames
+        q = positions[:, None] + torch.arange(num_frames, device=positions.device)  # (B, F) query frames
+        sf = self.slot_frame[:, None, :]  # (B, 1, C)
+        cached = (sf >= 0) & (sf < positions[:, None, None]) & (sf > q[:, :, None] - ctx)  # (B, F, C)
+        own = torch.ones(num_frames, num_frames, dtype=torch.bool, device=positions.device).tril()
+        own = own[None].expand(len(positions), -1, -1)  # (B, F, F)
+        frames = torch.cat([cached, own], dim=2)  # (B, F, C+F)
+        return frames.repeat_interleave(n, dim=1).repeat_interleave(n, dim=2)[:, None]
+
+    def write(self, kv: list[tuple[torch.Tensor, torch.Tensor]], positions: torch.Tensor, num_frames: int) -> None:
+        """Store the keys/values ``(B, H, F*N, Dh)`` of frames ``positions .. positions + F - 1``."""
+        n, ctx = self.cfg.tokens_per_frame, self.cfg.context_frames
+        frames = positions[:, None] + torch.arange(num_frames, device=positions.device)  # (B, F)
+        slots = frames % ctx
+        idx = (slots[:, :, None] * n + torch.arange(n, device=positions.device)).reshape(len(positions), -1)
+        for i, (k, v) in enumerate(kv):
+            index = idx[:, None, :, None].expand(-1, k.shape[1], -1, k.shape[-1])
+            self.k[i].scatter_(2, index, k.to(self.k[i].dtype))
+            self.v[i].scatter_(2, index, v.to(self.v[i].dtype))
+        self.slot_frame.scatter_(1, slots, frames)
+
+
 def preset(name: str, **overrides) -> DynamicsConfig:
     """A named size, with ``overrides`` (e.g. ``num_actions``, latent shape) applied."""
     if name not in PRESETS:
@@ -306,6 +353,50 @@ class DynamicsTransformer(nn.Module):
         if return_features:
             out["features"] = h
         return out
+
+    def forward_cached(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        actions: torch.Tensor,
+        positions: torch.Tensor,
+        cache: KVCache,
+        commit: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Forward of ``F`` new frames per stream against the cached past frames.
+
+        Args:
+            x: Noisy latents of the new frames ``(B, F, C, h, w)``.
+            t: Their noise levels ``(B, F)``.
+            actions: Their actions ``(B, F)``.
+            positions: Absolute frame index of each stream's first new frame ``(B,)``.
+            cache: Keys/values of committed frames (see :class:`KVCache`).
+            commit: Write the new frames' keys/values into the cache (they become context).
+
+        Returns:
+            Same keys as :meth:`forward`, for the new frames only.
+        """
+        b, f = x.shape[:2]
+        cos, sin = self.rope_at(positions, f)
+        mask = cache.mask(positions, f)
+        h = self.patch_in(self.patchify(x))  # (B, F, N, D)
+        c = self.cond(t, actions)
+        new_kv = []
+        for i, block in enumerate(self.blocks):
+            h, kv = block(h, c, cos, sin, mask, past=(cache.k[i], cache.v[i]))
+            new_kv.append(kv)
+        if commit:
+            cache.write(new_kv, positions, f)
+        reward, term = self.heads(h, c)
+        return {"v": self.unpatchify(self.final(h, c)), "reward": reward, "term_logit": term}
+
+    def rope_at(self, positions: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-stream cos/sin ``(B, 1, F*N, Dh/2)`` for frames ``positions[b] .. positions[b] + F - 1``."""
+        gh, gw = self.cfg.grid
+        f, r, c = token_positions(num_frames, gh, gw, 0, positions.device)  # (L,)
+        frames = positions[:, None] + f[None]  # (B, L)
+        angles = rope_angles(frames, r.expand_as(frames), c.expand_as(frames), self.head_dim)  # (B, L, Dh/2)
+        return angles.cos()[:, None], angles.sin()[:, None]
 
     def num_params(self) -> int:
         """Trainable parameter count."""

@@ -22,13 +22,13 @@ def axis_split(head_dim: int) -> tuple[int, int, int]:
 def rope_angles(
     frames: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, head_dim: int, theta: float = 10_000.0
 ) -> torch.Tensor:
-    """Angles ``(L, head_dim // 2)`` for tokens at integer positions ``frames``/``rows``/``cols`` (each ``(L,)``)."""
+    """Angles ``(..., head_dim // 2)`` for tokens at integer positions ``frames``/``rows``/``cols`` (each ``(...)``)."""
     parts = []
     for pos, dim in zip((frames, rows, cols), axis_split(head_dim), strict=True):
         if dim == 0:
             continue
         freqs = theta ** (-torch.arange(0, dim, 2, dtype=torch.float64, device=pos.device) / dim)
-        parts.append(pos.to(torch.float64)[:, None] * freqs[None, :])
+        parts.append(pos.to(torch.float64)[..., None] * freqs)
     return torch.cat(parts, dim=-1).float()
 
 
@@ -42,7 +42,7 @@ def token_positions(num_frames: int, height: int, width: int, first_frame: int =
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x`` ``(B, H, L, D)`` by angles given as ``cos``/``sin`` ``(L, D // 2)``."""
+    """Rotate ``x`` ``(B, H, L, D)`` by angles ``cos``/``sin`` of shape ``(L, D // 2)`` or ``(B, 1, L, D // 2)``."""
     x1, x2 = x.float().chunk(2, dim=-1)
     out = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
     return out.type_as(x)

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from worldsim.sampling.cached import CachedSampler
 from worldsim.sampling.window import WindowSampler
 from worldsim.world_model import WorldModel
 
@@ -20,6 +21,7 @@ def open_loop(
     context_noise: float | None = None,
     seed: int = 0,
     progress: bool = False,
+    cached: bool = True,
 ) -> dict[str, np.ndarray]:
     """Generate ``T`` frames per stream following ``actions``.
 
@@ -32,13 +34,14 @@ def open_loop(
         context_noise: Context noise level (default: the world's).
         seed: Seed of all sampling noise.
         progress: Show a progress bar over frames.
+        cached: Use the KV-cache sampler (fast); False uses the reference full-window recompute.
 
     Returns:
         ``frames`` uint8 ``(B, T, H, W, 3)``, ``reward`` ``(B, T)``, ``term_prob`` ``(B, T)``.
     """
     dev = world.device
     g = torch.Generator().manual_seed(seed)
-    sampler = WindowSampler(
+    sampler = (CachedSampler if cached else WindowSampler)(
         world.dynamics,
         steps or world.sampling.steps,
         world.sampling.context_noise if context_noise is None else context_noise,
