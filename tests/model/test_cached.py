@@ -76,3 +76,39 @@ def test_batched_streams_match_single_streams():
             x[b : b + 1], torch.full((1, 1), 0.5), torch.tensor([[1, 3][b]])[:, None], p0 + 2, single
         )
         torch.testing.assert_close(one["v"], both[b : b + 1], rtol=1e-4, atol=1e-5)
+
+
+def _spec_setup(lookahead):
+    m = _model()
+    ctx = torch.randn(2, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
+    ctx_a = torch.randint(0, 4, (2, 2))
+    s = CachedSampler(m, steps=2, generator=torch.Generator().manual_seed(9), lookahead=lookahead)
+    return s, s.start(ctx, ctx_a)
+
+
+def test_accepted_speculative_frames_equal_non_speculative_generation():
+    # Real actions: held for 3 frames, then changed. Speculation (lookahead 3) accepts frames 2 and 3 and must
+    # discard frame 4's guess.
+    real = torch.tensor([[1, 1, 1, 2], [3, 3, 3, 0]])
+    s, state = _spec_setup(3)
+    spec = []
+    for j in range(3):
+        state, out = s.step(state, real[:, j])
+        spec.append(out)
+    assert [bool(o["accepted"]) for o in spec] == [False, True, True]
+    ref_s, ref_state = _spec_setup(0)
+    _, ref = ref_s.step_chunk(ref_state, real)  # same noise, real actions, nothing speculative
+    for j in range(3):
+        for key in ("latent", "reward", "term_prob"):
+            torch.testing.assert_close(spec[j][key], ref[j][key], rtol=1e-5, atol=1e-5)
+    state, out = s.step(state, real[:, 3])  # action changed: the guess is discarded, the frame generated
+    assert not bool(out["accepted"]) and s.acceptance_rate(state) == 0.5
+    assert int(state.positions[0]) == 2 + 4
+
+
+def test_speculation_disabled_never_accepts():
+    s, state = _spec_setup(0)
+    for _ in range(3):
+        state, out = s.step(state, torch.tensor([1, 1]))
+        assert not bool(out["accepted"])
+    assert s.acceptance_rate(state) == 0.0
