@@ -134,3 +134,33 @@ def test_torchrun_two_processes(toy, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     world = WorldModel.load(out / "world.safetensors")
     assert world.metadata["trained_steps"] == 4
+
+
+def test_distill_makes_a_shortcut_student(toy, tmp_path, capsys):
+    from worldsim.cli import main
+    from worldsim.model.dynamics import DynamicsTransformer
+    from worldsim.sampling.rollout import open_loop
+
+    train(_cfg(toy, tmp_path / "teacher", steps=10), progress=False)
+    teacher = WorldModel.load(tmp_path / "teacher" / "world.safetensors")
+    # A fresh student is the teacher whatever the step size (zero-initialised step-size embedding).
+    from dataclasses import replace
+
+    student = DynamicsTransformer(replace(teacher.dynamics.cfg, shortcut=True))
+    student.load_state_dict(teacher.dynamics.state_dict(), strict=False)
+    x, t, a = torch.randn(1, 3, 4, 8, 8), torch.rand(1, 3), torch.zeros(1, 3, dtype=torch.long)
+    torch.testing.assert_close(student(x, t, a, d=torch.full((1, 3), 0.25))["v"], teacher.dynamics(x, t, a)["v"])
+    args = [
+        "distill", str(tmp_path / "teacher" / "world.safetensors"), "--data", str(toy / "ds"), "--out",
+        str(tmp_path / "student"), "--steps", "6", "--batch-size", "8", "--device", "cpu", "--no-progress",
+        "window=4", "eval_every=0", "sample_every=0", "eval_horizon=2", "objective.bootstrap_every=2",
+    ]  # fmt: skip
+    assert main(args) == 0
+    world = WorldModel.load(tmp_path / "student" / "world.safetensors")
+    assert world.dynamics.cfg.shortcut and world.sampling.steps == 4
+    rows = (tmp_path / "student" / "metrics.csv").read_text()
+    assert "train/shortcut" in rows
+    frames = np.asarray(Dataset(toy / "ds").episode(0).frames[:3])[None]
+    for k in (1, 2, 4):
+        out = open_loop(world, frames, np.full((1, 3), 5), np.ones((1, 2), int), steps=k)
+        assert out["frames"].shape == (1, 2, 64, 64, 3)

@@ -21,6 +21,7 @@ COMMANDS = {
     "data": "data",
     "train-codec": "train_codec",
     "train": "train",
+    "distill": "distill",
     "eval": "eval",
 }
 

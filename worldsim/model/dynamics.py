@@ -36,6 +36,7 @@ class DynamicsConfig:
         context_frames: Frames the model attends over (training window and inference cache size).
         num_actions: Size of the world's action set; id ``num_actions`` is the null (dropped) action.
         qk_norm: RMS-normalise queries and keys (stabilises training, cheap).
+        shortcut: Condition on the step size ``d`` too (shortcut model: one network for 1, 2, 4... steps).
     """
 
     latent_channels: int = 8
@@ -49,6 +50,7 @@ class DynamicsConfig:
     context_frames: int = 16
     num_actions: int = 7
     qk_norm: bool = True
+    shortcut: bool = False
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -161,17 +163,23 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 class Conditioning(nn.Module):
-    """Per-frame conditioning vector from the frame's noise level and action."""
+    """Per-frame conditioning vector from the frame's noise level, action and (shortcut models) step size."""
 
     def __init__(self, cfg: DynamicsConfig) -> None:
         super().__init__()
         self.t_mlp = nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.action = nn.Embedding(cfg.num_actions + 1, cfg.dim)
+        self.d_mlp = (
+            nn.Sequential(nn.Linear(cfg.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim)) if cfg.shortcut else None
+        )
         self.dim = cfg.dim
 
-    def forward(self, t: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """``t``, ``actions``: ``(B, F)`` -> ``c``: ``(B, F, D)``."""
-        return self.t_mlp(timestep_embedding(t, self.dim)) + self.action(actions)
+    def forward(self, t: torch.Tensor, actions: torch.Tensor, d: torch.Tensor | None = None) -> torch.Tensor:
+        """``t``, ``actions``, ``d``: ``(B, F)`` -> ``c``: ``(B, F, D)``. ``d = 0`` is the plain flow."""
+        c = self.t_mlp(timestep_embedding(t, self.dim)) + self.action(actions)
+        if self.d_mlp is not None:
+            c = c + self.d_mlp(timestep_embedding(torch.zeros_like(t) if d is None else d, self.dim))
+        return c
 
 
 class Attention(nn.Module):
@@ -291,6 +299,9 @@ class DynamicsTransformer(nn.Module):
         for mlp in (self.cond.t_mlp,):
             nn.init.normal_(mlp[0].weight, std=0.02)
             nn.init.normal_(mlp[2].weight, std=0.02)
+        if self.cond.d_mlp is not None:  # zero: a teacher gains step-size conditioning without changing
+            nn.init.zeros_(self.cond.d_mlp[2].weight)
+            nn.init.zeros_(self.cond.d_mlp[2].bias)
         for block in self.blocks:
             nn.init.zeros_(block.ada[-1].weight)
             nn.init.zeros_(block.ada[-1].bias)
@@ -337,15 +348,19 @@ class DynamicsTransformer(nn.Module):
         actions: torch.Tensor,
         first_frame: int = 0,
         return_features: bool = False,
+        d: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Full-window forward. Returns ``v`` ``(B, F, C, h, w)``, ``reward`` and ``term_logit`` ``(B, F)``."""
+        """Full-window forward. Returns ``v`` ``(B, F, C, h, w)``, ``reward`` and ``term_logit`` ``(B, F)``.
+
+        ``d`` ``(B, F)`` is the step size of a shortcut model (ignored otherwise; ``None`` = 0, the flow).
+        """
         b, f = x.shape[:2]
         if f > self.cfg.context_frames:
             raise ValueError(f"window of {f} frames exceeds context_frames={self.cfg.context_frames}")
         cos, sin = self.rope(f, first_frame, x.device)
         mask = self.block_causal_mask(f, device=x.device)
         h = self.patch_in(self.patchify(x))  # (B, F, N, D)
-        c = self.cond(t, actions)  # (B, F, D)
+        c = self.cond(t, actions, d)  # (B, F, D)
         for block in self.blocks:
             h, _ = block(h, c, cos, sin, mask)
         reward, term = self.heads(h, c)
@@ -362,6 +377,7 @@ class DynamicsTransformer(nn.Module):
         positions: torch.Tensor,
         cache: KVCache,
         commit: bool = False,
+        d: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Forward of ``F`` new frames per stream against the cached past frames.
 
@@ -372,6 +388,7 @@ class DynamicsTransformer(nn.Module):
             positions: Absolute frame index of each stream's first new frame ``(B,)``.
             cache: Keys/values of committed frames (see :class:`KVCache`).
             commit: Write the new frames' keys/values into the cache (they become context).
+            d: Step sizes ``(B, F)`` of a shortcut model.
 
         Returns:
             Same keys as :meth:`forward`, for the new frames only.
@@ -380,7 +397,7 @@ class DynamicsTransformer(nn.Module):
         cos, sin = self.rope_at(positions, f)
         mask = cache.mask(positions, f)
         h = self.patch_in(self.patchify(x))  # (B, F, N, D)
-        c = self.cond(t, actions)
+        c = self.cond(t, actions, d)
         new_kv = []
         for i, block in enumerate(self.blocks):
             h, kv = block(h, c, cos, sin, mask, past=(cache.k[i], cache.v[i]))

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from worldsim.model.dynamics import DynamicsTransformer, KVCache
-from worldsim.sampling.window import euler_schedule
+from worldsim.sampling.window import euler_schedule, step_sizes
 
 
 @dataclass
@@ -93,9 +93,10 @@ class CachedSampler:
         dev = actions.device
         x = self._noise((b, f, cfg.latent_channels, cfg.latent_height, cfg.latent_width), dev)
         ts = euler_schedule(self.steps, dev)
+        d = step_sizes(self.model, b, f, self.steps, dev)
         for i in range(self.steps):
             t = torch.full((b, f), float(ts[i]), device=dev)
-            v = self.model.forward_cached(x, t, actions, state.positions, state.cache)["v"]
+            v = self.model.forward_cached(x, t, actions, state.positions, state.cache, d=d)["v"]
             x = x + (ts[i + 1] - ts[i]) * v
         return x
 

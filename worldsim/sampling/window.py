@@ -24,6 +24,19 @@ def euler_schedule(steps: int, device=None) -> torch.Tensor:
     return torch.linspace(1.0, 0.0, steps + 1, device=device)
 
 
+def step_sizes(model, b: int, f: int, steps: int, device, last_only: bool = False) -> torch.Tensor | None:
+    """Step-size conditioning ``(B, F)`` for a shortcut model taking ``steps`` steps (None for a plain flow model).
+
+    With ``last_only`` only the last frame (the one being generated) gets ``1 / steps``; context frames get 0.
+    """
+    if not model.cfg.shortcut:
+        return None
+    d = torch.full((b, f), 1.0 / steps, device=device)
+    if last_only:
+        d[:, :-1] = 0.0
+    return d
+
+
 @dataclass
 class StreamState:
     """Committed context of B independent streams."""
@@ -88,9 +101,10 @@ class WindowSampler:
         x = self._noise((b, *shape), dev)
         acts = torch.cat([ctx.actions, action[:, None]], 1)
         ts = euler_schedule(self.steps, dev)
+        d = step_sizes(self.model, b, acts.shape[1], self.steps, dev, last_only=True)
         for i in range(self.steps):
             t_frame = torch.full((b, 1), float(ts[i]), device=dev)
-            out = self.model(torch.cat([ctx.latents, x[:, None]], 1), torch.cat([ctx.t, t_frame], 1), acts)
+            out = self.model(torch.cat([ctx.latents, x[:, None]], 1), torch.cat([ctx.t, t_frame], 1), acts, d=d)
             x = x + (ts[i + 1] - ts[i]) * out["v"][:, -1]
         committed = self._commit_noise(x)
         t_commit = torch.full((b, 1), self.context_noise, device=dev)

@@ -8,6 +8,7 @@ by noisy frames, so the model learns to use a context that is itself slightly im
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,9 @@ class ObjectiveConfig:
         reward_weight: Weight of the reward regression loss.
         term_weight: Weight of the termination classification loss.
         term_pos_weight: Up-weighting of the rare terminal frames.
+        bootstrap_every: Shortcut distillation: 1 in this many windows trains self-consistency of larger steps
+            against the EMA model (0 = plain flow matching, the teacher objective).
+        base_steps: Finest step count of the shortcut hierarchy (steps d = 1/base_steps ... 1/2 are bootstrapped).
     """
 
     logit_mean: float = 0.0
@@ -40,6 +44,8 @@ class ObjectiveConfig:
     reward_weight: float = 0.1
     term_weight: float = 0.1
     term_pos_weight: float = 20.0
+    bootstrap_every: int = 0
+    base_steps: int = 128
 
 
 def sample_noise_levels(
@@ -105,3 +111,64 @@ def flow_matching_loss(
     term = (w * term_bce).sum() / w.sum().clamp(min=1e-6)
     loss = fm + cfg.reward_weight * reward + cfg.term_weight * term
     return {"loss": loss, "fm": fm.detach(), "reward": reward.detach(), "term": term.detach()}
+
+
+
+def shortcut_targets(
+    ema: DynamicsTransformer,
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    actions: torch.Tensor,
+    noisy: torch.Tensor,
+    cfg: ObjectiveConfig,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Inputs and self-consistency targets of shortcut models (Frans et al. 2024) for windows of frames.
+
+    Draws a step ``d`` per window from ``1/base_steps .. 1/2``, moves the noisy frames' ``t`` onto the grid of
+    ``2d`` and noises ``x0`` there; the target of one student step of size ``2d`` is the mean velocity of two
+    EMA steps of size ``d``. Context (non-``noisy``) frames keep their small noise level and ``d = 0``.
+
+    Returns ``xt`` (inputs), ``t``, ``d`` (the student's step sizes ``2d``) and ``v`` (targets).
+    """
+    b, f = t.shape
+    dev = x0.device
+    levels = int(math.log2(cfg.base_steps))
+    k = torch.randint(0, levels, (b,), generator=generator).to(dev)
+    d = (2.0**k / cfg.base_steps)[:, None].expand(b, f)  # (B, F), d in {1/M, ..., 1/2}
+    n_grid = (1.0 / (2 * d)).round()
+    j = torch.floor(torch.rand(b, f, generator=generator).to(dev) * n_grid) + 1  # 1 .. 1/(2d)
+    t = torch.where(noisy, (2 * d * j).clamp(max=1.0), t)
+    d = torch.where(noisy, d, torch.zeros_like(d))
+    eps = torch.randn(x0.shape, generator=generator).to(dev)
+    tt = t[:, :, None, None, None]
+    xt = (1 - tt) * x0 + tt * eps
+    with torch.no_grad():
+        s1 = ema(xt, t, actions, d=d)["v"].float()
+        x2 = xt - d[:, :, None, None, None] * s1  # one step of size d towards the data (t decreases)
+        s2 = ema(x2, (t - d).clamp(min=0.0), actions, d=d)["v"].float()
+        target = ((s1 + s2) / 2).clamp(-4, 4)
+    return {"xt": xt, "t": t, "d": 2 * d, "v": target}
+
+
+def shortcut_loss(
+    model: DynamicsTransformer,
+    ema: DynamicsTransformer,
+    x0: torch.Tensor,
+    actions: torch.Tensor,
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    has_action: torch.Tensor,
+    cfg: ObjectiveConfig,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Flow matching (``d = 0``) on most windows plus shortcut self-consistency on ``1 / bootstrap_every``."""
+    nb = max(1, x0.shape[0] // cfg.bootstrap_every)
+    rest = (x0[nb:], actions[nb:], rewards[nb:], terminated[nb:], has_action[nb:])
+    fm = flow_matching_loss(model, *rest, cfg, generator)
+    t, noisy = sample_noise_levels(nb, x0.shape[1], cfg, generator, x0.device)
+    boot = shortcut_targets(ema, x0[:nb], t, actions[:nb], noisy, cfg, generator)
+    pred = model(boot["xt"], boot["t"], actions[:nb], d=boot["d"])["v"].float()
+    per_frame = (pred - boot["v"]).square().mean(dim=(2, 3, 4))  # (B, F)
+    sc = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
+    return {**fm, "loss": fm["loss"] + sc, "shortcut": sc.detach()}

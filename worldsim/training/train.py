@@ -40,7 +40,7 @@ from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.training.latents import encode_dataset
 from worldsim.training.logger import MetricsLogger
-from worldsim.training.objective import ObjectiveConfig, flow_matching_loss
+from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
 from worldsim.training.windows import WindowBatcher
 from worldsim.world_model import SamplingDefaults, WorldModel, resolve_device
 
@@ -56,6 +56,8 @@ class TrainConfig:
         out: Run directory (created; re-running resumes).
         codec: Trained codec file; empty = train one first in ``out/codec`` (``codec_steps`` steps).
         codec_steps: Steps of the codec stage when ``codec`` is empty.
+        init_from: World file whose codec and dynamics weights start this run (distillation fine-tunes a
+            teacher this way; ``model`` is then ignored).
         model: Size preset (tiny, small, base, large, nfd-310m).
         model_overrides: Fields of :class:`DynamicsConfig` to override, e.g. ``{"depth": 8}``.
         window: Frames per training window (0 = the model's context_frames).
@@ -88,6 +90,7 @@ class TrainConfig:
     out: str = "runs/world"
     codec: str = ""
     codec_steps: int = 3000
+    init_from: str = ""
     model: str = "small"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     window: int = 0
@@ -205,23 +208,20 @@ def _train_step(run: Run) -> dict[str, float]:
     rng = np.random.default_rng([cfg.seed, run.rank, run.step])
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     batch = run.train.sample(rng, cfg.batch_size).to(run.device)
+    data = (batch.latents, batch.actions, batch.rewards, batch.terminated, batch.has_action)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and run.device.type == "cuda"):
-        out = flow_matching_loss(
-            run.model,
-            batch.latents,
-            batch.actions,
-            batch.rewards,
-            batch.terminated,
-            batch.has_action,
-            cfg.objective,
-            gen,
-        )
+        if cfg.objective.bootstrap_every:
+            out = shortcut_loss(run.model, run.ema, *data, cfg.objective, gen)
+        else:
+            out = flow_matching_loss(run.model, *data, cfg.objective, gen)
     run.opt.zero_grad(set_to_none=True)
     out["loss"].backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
     run.opt.step()
     _update_ema(run.ema, unwrap(run.model), cfg.ema)
+    extra = {"train/shortcut": float(out["shortcut"])} if "shortcut" in out else {}
     return {
+        **extra,
         "train/loss": out["loss"].item(),
         "train/fm": float(out["fm"]),
         "train/reward": float(out["reward"]),
@@ -261,13 +261,22 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     ds = Dataset(cfg.data)
-    codec = _get_codec(cfg, ds, out, rank).to(device).eval()
+    teacher = WorldModel.load(cfg.init_from) if cfg.init_from else None
+    if teacher is not None and teacher.schema.fingerprint != ds.schema.fingerprint:
+        raise CheckpointError(f"{cfg.init_from}: was trained on other actions than {cfg.data} records")
+    codec = (teacher.codec if teacher else _get_codec(cfg, ds, out, rank)).to(device).eval()
     latents = encode_dataset(ds, codec, out / "latents", progress=rank == 0)
     c, h, w = codec.latent_shape
-    overrides = {"latent_channels": c, "latent_height": h, "latent_width": w, "num_actions": len(ds.schema)}
-    mcfg = preset(cfg.model, **{**overrides, **cfg.model_overrides})
+    shortcut = {"shortcut": True} if cfg.objective.bootstrap_every else {}
+    if teacher is not None:
+        mcfg = replace(teacher.dynamics.cfg, **{**cfg.model_overrides, **shortcut})
+    else:
+        overrides = {"latent_channels": c, "latent_height": h, "latent_width": w, "num_actions": len(ds.schema)}
+        mcfg = preset(cfg.model, **{**overrides, **cfg.model_overrides, **shortcut})
     torch.manual_seed(cfg.seed)
     model = DynamicsTransformer(mcfg).to(device)
+    if teacher is not None:
+        _init_from_teacher(model, teacher.dynamics, cfg.init_from)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     length = cfg.window or mcfg.context_frames
@@ -291,12 +300,20 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
     return run
 
 
+def _init_from_teacher(model: DynamicsTransformer, teacher: DynamicsTransformer, path: str) -> None:
+    """Copy the teacher's weights; only the step-size embedding (zero-initialised) may be new."""
+    missing, unexpected = model.load_state_dict(teacher.state_dict(), strict=False)
+    bad = [k for k in missing if not k.startswith("cond.d_mlp.")] + list(unexpected)
+    if bad:
+        raise CheckpointError(f"{path}: teacher weights do not fit the student ({bad[:3]})")
+
+
 def _check_same_config(out: Path, cfg: TrainConfig) -> None:
     path = out / "config.yaml"
     current = to_dict(cfg)
     if path.exists():
         old = yaml.safe_load(path.read_text()) or {}
-        fixed = ("data", "model", "model_overrides", "window", "seed", "codec", "objective")
+        fixed = ("data", "model", "model_overrides", "window", "seed", "codec", "init_from", "objective")
         diff = [k for k in fixed if old.get(k) != current.get(k)]
         if diff:
             raise ConfigError(
