@@ -23,6 +23,7 @@ COMMANDS = {
     "train": "train",
     "distill": "distill",
     "eval": "eval",
+    "bench": "bench",
 }
 
 EPILOG = """examples:

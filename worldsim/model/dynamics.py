@@ -120,14 +120,7 @@ class KVCache:
 
     def mask(self, positions: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Boolean ``(B, 1, F*N, (C+F)*N)``: cached frames in the window, then block-causal new frames."""
-        n, ctx = self.cfg.tokens_per_frame, self.cfg.context_frames
-        q = positions[:, None] + torch.arange(num_frames, device=positions.device)  # (B, F) query frames
-        sf = self.slot_frame[:, None, :]  # (B, 1, C)
-        cached = (sf >= 0) & (sf < positions[:, None, None]) & (sf > q[:, :, None] - ctx)  # (B, F, C)
-        own = torch.ones(num_frames, num_frames, dtype=torch.bool, device=positions.device).tril()
-        own = own[None].expand(len(positions), -1, -1)  # (B, F, F)
-        frames = torch.cat([cached, own], dim=2)  # (B, F, C+F)
-        return frames.repeat_interleave(n, dim=1).repeat_interleave(n, dim=2)[:, None]
+        return cached_mask(self.cfg, self.slot_frame, positions, num_frames)
 
     def write(self, kv: list[tuple[torch.Tensor, torch.Tensor]], positions: torch.Tensor, num_frames: int) -> None:
         """Store the keys/values ``(B, H, F*N, Dh)`` of frames ``positions .. positions + F - 1``."""
@@ -140,6 +133,20 @@ class KVCache:
             self.k[i].scatter_(2, index, k.to(self.k[i].dtype))
             self.v[i].scatter_(2, index, v.to(self.v[i].dtype))
         self.slot_frame.scatter_(1, slots, frames)
+
+
+def cached_mask(
+    cfg: DynamicsConfig, slot_frame: torch.Tensor, positions: torch.Tensor, num_frames: int
+) -> torch.Tensor:
+    """Attention mask of ``num_frames`` new frames against a :class:`KVCache` (see :meth:`KVCache.mask`)."""
+    n, ctx = cfg.tokens_per_frame, cfg.context_frames
+    q = positions[:, None] + torch.arange(num_frames, device=positions.device)  # (B, F) query frames
+    sf = slot_frame[:, None, :]  # (B, 1, C)
+    cached = (sf >= 0) & (sf < positions[:, None, None]) & (sf > q[:, :, None] - ctx)  # (B, F, C)
+    own = torch.ones(num_frames, num_frames, dtype=torch.bool, device=positions.device).tril()
+    own = own[None].expand(len(positions), -1, -1)  # (B, F, F)
+    frames = torch.cat([cached, own], dim=2)  # (B, F, C+F)
+    return frames.repeat_interleave(n, dim=1).repeat_interleave(n, dim=2)[:, None]
 
 
 def preset(name: str, **overrides) -> DynamicsConfig:
@@ -393,19 +400,42 @@ class DynamicsTransformer(nn.Module):
         Returns:
             Same keys as :meth:`forward`, for the new frames only.
         """
-        b, f = x.shape[:2]
+        out, new_kv = self.step_tokens(x, t, actions, positions, cache.k, cache.v, cache.slot_frame, d)
+        if commit:
+            cache.write(new_kv, positions, x.shape[1])
+        return out
+
+    def step_tokens(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        actions: torch.Tensor,
+        positions: torch.Tensor,
+        cache_k: list[torch.Tensor],
+        cache_v: list[torch.Tensor],
+        slot_frame: torch.Tensor,
+        d: torch.Tensor | None = None,
+    ) -> tuple[dict[str, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Pure version of :meth:`forward_cached` (no cache mutation), the unit exported to ONNX/TensorRT.
+
+        Returns the outputs and the new frames' keys/values per block, each ``(B, H, F*N, Dh)``.
+        """
+        f = x.shape[1]
         cos, sin = self.rope_at(positions, f)
-        mask = cache.mask(positions, f)
+        mask = cached_mask(self.cfg, slot_frame, positions, f)
         h = self.patch_in(self.patchify(x))  # (B, F, N, D)
         c = self.cond(t, actions, d)
         new_kv = []
         for i, block in enumerate(self.blocks):
-            h, kv = block(h, c, cos, sin, mask, past=(cache.k[i], cache.v[i]))
+            h, kv = block(h, c, cos, sin, mask, past=(cache_k[i], cache_v[i]))
             new_kv.append(kv)
-        if commit:
-            cache.write(new_kv, positions, f)
         reward, term = self.heads(h, c)
-        return {"v": self.unpatchify(self.final(h, c)), "reward": reward, "term_logit": term}
+        return {"v": self.unpatchify(self.final(h, c)), "reward": reward, "term_logit": term}, new_kv
+
+    @property
+    def cache_dtype(self) -> torch.dtype:
+        """Dtype of the KV cache: that of the weights."""
+        return next(self.parameters()).dtype
 
     def rope_at(self, positions: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-stream cos/sin ``(B, 1, F*N, Dh/2)`` for frames ``positions[b] .. positions[b] + F - 1``."""

@@ -79,7 +79,7 @@ class CachedSampler:
         noisy, actions = noisy[:, -keep:], actions[:, -keep:]
         f = noisy.shape[1]
         dev = latents.device
-        cache = KVCache(self.model.cfg, b, dev, next(self.model.parameters()).dtype)
+        cache = KVCache(self.model.cfg, b, dev, self.model.cache_dtype)
         positions = torch.zeros(b, dtype=torch.long, device=dev)
         t = torch.full((b, f), self.context_noise, device=dev)
         self.model.forward_cached(noisy, t, actions, positions, cache, commit=True)

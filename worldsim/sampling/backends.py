@@ -1,0 +1,201 @@
+"""Execution backends for the per-frame step: eager PyTorch, torch.compile, ONNX Runtime, TensorRT.
+
+Every backend exposes what the samplers use: ``cfg``, ``cache_dtype`` and ``forward_cached(...)`` with the
+semantics of :meth:`~worldsim.model.dynamics.DynamicsTransformer.forward_cached`. The unit that is compiled or
+exported is the pure :meth:`~worldsim.model.dynamics.DynamicsTransformer.step_tokens` (static shapes: a fixed
+cache size and a validity mask), and the cache write stays a small in-place scatter in PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from worldsim.errors import DependencyNotInstalled, unknown_name
+from worldsim.model.dynamics import DynamicsTransformer, KVCache
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")
+INSTALL = {
+    "onnx": "pip install onnxruntime onnx onnxscript  (or: pip install -e '.[onnx]')",
+    "tensorrt": "pip install -e '.[tensorrt]'  (torch-tensorrt matching your torch, NVIDIA GPU only)",
+}
+
+
+class EagerBackend:
+    """Plain PyTorch."""
+
+    name = "eager"
+
+    def __init__(self, model: DynamicsTransformer) -> None:
+        self.model, self.cfg = model, model.cfg
+
+    @property
+    def cache_dtype(self) -> torch.dtype:
+        """Dtype of the KV cache."""
+        return self.model.cache_dtype
+
+    def step(self, x, t, actions, positions, cache: KVCache, d):
+        """Outputs and new keys/values of the new frames (no cache mutation)."""
+        return self.model.step_tokens(x, t, actions, positions, cache.k, cache.v, cache.slot_frame, d)
+
+    def forward_cached(self, x, t, actions, positions, cache: KVCache, commit: bool = False, d=None):
+        """See :meth:`DynamicsTransformer.forward_cached`."""
+        out, new_kv = self.step(x, t, actions, positions, cache, d)
+        if commit:
+            cache.write(new_kv, positions, x.shape[1])
+        return out
+
+
+class CompileBackend(EagerBackend):
+    """``torch.compile`` of the pure step; on CUDA with CUDA graphs (``mode="reduce-overhead"``)."""
+
+    name = "compile"
+
+    def __init__(self, model: DynamicsTransformer) -> None:
+        super().__init__(model)
+        cuda = next(model.parameters()).is_cuda
+        self._step = torch.compile(model.step_tokens, mode="reduce-overhead" if cuda else None, dynamic=False)
+        self._cuda = cuda
+
+    def step(self, x, t, actions, positions, cache: KVCache, d):
+        """Compiled step; outputs are cloned because CUDA-graph replays overwrite their buffers."""
+        if self._cuda:
+            torch.compiler.cudagraph_mark_step_begin()
+        out, new_kv = self._step(x, t, actions, positions, cache.k, cache.v, cache.slot_frame, d)
+        if self._cuda:
+            out = {k: v.clone() for k, v in out.items()}
+            new_kv = [(k.clone(), v.clone()) for k, v in new_kv]
+        return out, new_kv
+
+
+class _StepModule(nn.Module):
+    """``step_tokens`` with flat tensor inputs/outputs, for export."""
+
+    def __init__(self, model: DynamicsTransformer, has_d: bool) -> None:
+        super().__init__()
+        self.model, self.has_d, self.depth = model, has_d, model.cfg.depth
+
+    def forward(self, x, t, actions, positions, slot_frame, *rest):
+        d = rest[0] if self.has_d else None
+        kv = rest[1:] if self.has_d else rest
+        ks, vs = list(kv[: self.depth]), list(kv[self.depth :])
+        out, new_kv = self.model.step_tokens(x, t, actions, positions, ks, vs, slot_frame, d)
+        return (out["v"], out["reward"], out["term_logit"], *[k for k, _ in new_kv], *[v for _, v in new_kv])
+
+
+def _flat_inputs(x, t, actions, positions, cache: KVCache, d) -> list[torch.Tensor]:
+    return [x, t, actions, positions, cache.slot_frame, *([d] if d is not None else []), *cache.k, *cache.v]
+
+
+class OnnxBackend(EagerBackend):
+    """The step exported to ONNX (one graph per number of new frames) and run by ONNX Runtime."""
+
+    name = "onnx"
+
+    def __init__(self, model: DynamicsTransformer, cache_dir: str | Path | None = None) -> None:
+        super().__init__(model)
+        import onnxruntime as ort
+
+        self._ort = ort
+        self._dir = Path(cache_dir or tempfile.mkdtemp(prefix="worldsim-onnx-"))
+        self._sessions: dict[tuple, Any] = {}
+        self._device = next(model.parameters()).device
+
+    def _session(self, args: list[torch.Tensor], has_d: bool):
+        key = tuple(tuple(a.shape) for a in args[:2]) + (has_d,)
+        if key not in self._sessions:
+            path = self._dir / f"step-{'-'.join(map(str, args[0].shape))}-{int(has_d)}.onnx"
+            module = _StepModule(self.model, has_d).eval()
+            for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # they log every pass at INFO
+                logging.getLogger(noisy).setLevel(logging.WARNING)
+            with torch.no_grad():
+                torch.onnx.export(module, tuple(args), str(path), dynamo=True, optimize=True, verbose=False)
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device.type == "cuda" else None
+            opts = self._ort.SessionOptions()
+            opts.log_severity_level = 3
+            providers = providers or ["CPUExecutionProvider"]
+            self._sessions[key] = self._ort.InferenceSession(str(path), opts, providers=providers)
+            log.info("exported the %s-frame step to %s", args[0].shape[1], path)
+        return self._sessions[key]
+
+    def step(self, x, t, actions, positions, cache: KVCache, d):
+        """Run the exported step."""
+        args = _flat_inputs(x, t, actions, positions, cache, d)
+        sess = self._session(args, d is not None)
+        feeds = {i.name: a.detach().cpu().numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
+        res = [torch.from_numpy(np.asarray(r)).to(self._device) for r in sess.run(None, feeds)]
+        depth = self.cfg.depth
+        out = {"v": res[0], "reward": res[1], "term_logit": res[2]}
+        return out, list(zip(res[3 : 3 + depth], res[3 + depth :], strict=True))
+
+
+class TensorRTBackend(EagerBackend):
+    """torch-tensorrt (dynamo path, static shapes) of the step; NVIDIA GPUs only.
+
+    ``attn_bias_is_causal=False`` is essential: torch-tensorrt >= 2.11 otherwise replaces a square boolean
+    attention mask by a token-causal one, silently breaking the block-causal mask of multi-frame calls.
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, model: DynamicsTransformer) -> None:
+        super().__init__(model)
+        import torch_tensorrt
+
+        self._trt = torch_tensorrt
+        self._programs: dict[tuple, Any] = {}
+
+    def _program(self, args: list[torch.Tensor], has_d: bool):
+        key = tuple(tuple(a.shape) for a in args[:2]) + (has_d,)
+        if key not in self._programs:
+            module = _StepModule(self.model, has_d).eval()
+            ep = torch.export.export(module, tuple(args))
+            self._programs[key] = self._trt.dynamo.compile(
+                ep, arg_inputs=tuple(args), attn_bias_is_causal=False, min_block_size=1
+            )
+        return self._programs[key]
+
+    def step(self, x, t, actions, positions, cache: KVCache, d):
+        """Run the TensorRT program."""
+        args = _flat_inputs(x, t, actions, positions, cache, d)
+        res = self._program(args, d is not None)(*args)
+        depth = self.cfg.depth
+        out = {"v": res[0], "reward": res[1], "term_logit": res[2]}
+        return out, list(zip(res[3 : 3 + depth], res[3 + depth :], strict=True))
+
+
+def check_backend(name: str, device: torch.device) -> str | None:
+    """Why ``name`` cannot run on ``device`` (with the install command), or None if it can."""
+    if name not in BACKENDS:
+        raise unknown_name("backend", name, BACKENDS)
+    if name == "onnx" and importlib.util.find_spec("onnxruntime") is None:
+        return f"backend 'onnx' needs ONNX Runtime: {INSTALL['onnx']}"
+    if name == "tensorrt":
+        if device.type != "cuda":
+            return "backend 'tensorrt' needs an NVIDIA GPU (device is CPU); use 'compile' or 'onnx'"
+        if importlib.util.find_spec("torch_tensorrt") is None:
+            return f"backend 'tensorrt' needs torch-tensorrt: {INSTALL['tensorrt']}"
+    return None
+
+
+def make_backend(model: DynamicsTransformer, name: str = "auto") -> EagerBackend:
+    """Wrap ``model`` in backend ``name``; ``auto`` picks the fastest that works here and logs which."""
+    device = next(model.parameters()).device
+    if name == "auto":
+        order = ["tensorrt", "compile"] if device.type == "cuda" else ["onnx", "eager"]
+        name = next(n for n in order if check_backend(n, device) is None)
+        log.info("backend auto -> %s", name)
+    reason = check_backend(name, device)
+    if reason:
+        raise DependencyNotInstalled(reason)
+    cls = {"eager": EagerBackend, "compile": CompileBackend, "onnx": OnnxBackend, "tensorrt": TensorRTBackend}[name]
+    return cls(model)
