@@ -51,6 +51,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (tuple, list):
         if isinstance(value, str):
             value = [v for v in value.split(",") if v] if value else []
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = [value]  # `steps=4` on the command line means a one-element list
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         args = typing.get_args(tp)
