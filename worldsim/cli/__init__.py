@@ -24,6 +24,7 @@ COMMANDS = {
     "distill": "distill",
     "eval": "eval",
     "bench": "bench",
+    "export": "export",
 }
 
 EPILOG = """examples:

@@ -8,6 +8,7 @@ cache size and a validity mask), and the cache write stays a small in-place scat
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import tempfile
@@ -107,25 +108,38 @@ class OnnxBackend(EagerBackend):
 
         self._ort = ort
         self._dir = Path(cache_dir or tempfile.mkdtemp(prefix="worldsim-onnx-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
         self._sessions: dict[tuple, Any] = {}
         self._device = next(model.parameters()).device
+        self._digest = weights_digest(model)
 
     def _session(self, args: list[torch.Tensor], has_d: bool):
         key = tuple(tuple(a.shape) for a in args[:2]) + (has_d,)
         if key not in self._sessions:
-            path = self._dir / f"step-{'-'.join(map(str, args[0].shape))}-{int(has_d)}.onnx"
-            module = _StepModule(self.model, has_d).eval()
-            for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # they log every pass at INFO
-                logging.getLogger(noisy).setLevel(logging.WARNING)
-            with torch.no_grad():
-                torch.onnx.export(module, tuple(args), str(path), dynamo=True, optimize=True, verbose=False)
+            # Graphs saved by `worldsim export` (or an earlier run) are reused when the weights match.
+            name = f"step-{'-'.join(map(str, args[0].shape))}-{int(has_d)}-{self._digest}.onnx"
+            path = self._dir / name
+            if not path.exists():
+                self._export(args, has_d, path)
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device.type == "cuda" else None
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device.type == "cuda" else None
             opts = self._ort.SessionOptions()
             opts.log_severity_level = 3
             providers = providers or ["CPUExecutionProvider"]
             self._sessions[key] = self._ort.InferenceSession(str(path), opts, providers=providers)
-            log.info("exported the %s-frame step to %s", args[0].shape[1], path)
         return self._sessions[key]
+
+    def _export(self, args: list[torch.Tensor], has_d: bool, path: Path) -> None:
+        module = _StepModule(self.model, has_d).eval()
+        for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # they log every pass at INFO
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        tmp = path.with_name(path.name + ".tmp.onnx")
+        with torch.no_grad():
+            torch.onnx.export(
+                module, tuple(args), str(tmp), dynamo=True, optimize=True, verbose=False, external_data=False
+            )
+        tmp.replace(path)
+        log.info("exported the %s-frame step to %s", args[0].shape[1], path)
 
     def step(self, x, t, actions, positions, cache: KVCache, d):
         """Run the exported step."""
@@ -147,21 +161,32 @@ class TensorRTBackend(EagerBackend):
 
     name = "tensorrt"
 
-    def __init__(self, model: DynamicsTransformer) -> None:
+    def __init__(self, model: DynamicsTransformer, cache_dir: str | Path | None = None) -> None:
         super().__init__(model)
         import torch_tensorrt
 
         self._trt = torch_tensorrt
         self._programs: dict[tuple, Any] = {}
+        self._dir = Path(cache_dir) if cache_dir else None
+        self._digest = weights_digest(model)
 
     def _program(self, args: list[torch.Tensor], has_d: bool):
         key = tuple(tuple(a.shape) for a in args[:2]) + (has_d,)
         if key not in self._programs:
-            module = _StepModule(self.model, has_d).eval()
-            ep = torch.export.export(module, tuple(args))
-            self._programs[key] = self._trt.dynamo.compile(
-                ep, arg_inputs=tuple(args), attn_bias_is_causal=False, min_block_size=1
-            )
+            name = f"step-{'-'.join(map(str, args[0].shape))}-{int(has_d)}-{self._digest}.ep"
+            path = self._dir / name if self._dir else None
+            if path is not None and path.exists():
+                self._programs[key] = self._trt.load(str(path)).module()
+            else:
+                module = _StepModule(self.model, has_d).eval()
+                ep = torch.export.export(module, tuple(args))
+                program = self._trt.dynamo.compile(
+                    ep, arg_inputs=tuple(args), attn_bias_is_causal=False, min_block_size=1
+                )
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._trt.save(program, str(path), arg_inputs=tuple(args))
+                self._programs[key] = program
         return self._programs[key]
 
     def step(self, x, t, actions, positions, cache: KVCache, d):
@@ -171,6 +196,15 @@ class TensorRTBackend(EagerBackend):
         depth = self.cfg.depth
         out = {"v": res[0], "reward": res[1], "term_logit": res[2]}
         return out, list(zip(res[3 : 3 + depth], res[3 + depth :], strict=True))
+
+
+def weights_digest(model: nn.Module) -> str:
+    """Short hash of a model's weights (exported programs are only reused for the same weights)."""
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 def check_backend(name: str, device: torch.device) -> str | None:
@@ -187,8 +221,11 @@ def check_backend(name: str, device: torch.device) -> str | None:
     return None
 
 
-def make_backend(model: DynamicsTransformer, name: str = "auto") -> EagerBackend:
-    """Wrap ``model`` in backend ``name``; ``auto`` picks the fastest that works here and logs which."""
+def make_backend(model: DynamicsTransformer, name: str = "auto", cache_dir: str | Path | None = None) -> EagerBackend:
+    """Wrap ``model`` in backend ``name``; ``auto`` picks the fastest that works here and logs which.
+
+    ``cache_dir`` keeps exported programs (ONNX graphs, TensorRT programs) for reuse across runs.
+    """
     device = next(model.parameters()).device
     if name == "auto":
         order = ["tensorrt", "compile"] if device.type == "cuda" else ["onnx", "eager"]
@@ -197,5 +234,8 @@ def make_backend(model: DynamicsTransformer, name: str = "auto") -> EagerBackend
     reason = check_backend(name, device)
     if reason:
         raise DependencyNotInstalled(reason)
-    cls = {"eager": EagerBackend, "compile": CompileBackend, "onnx": OnnxBackend, "tensorrt": TensorRTBackend}[name]
-    return cls(model)
+    if name == "onnx":
+        return OnnxBackend(model, cache_dir)
+    if name == "tensorrt":
+        return TensorRTBackend(model, cache_dir)
+    return {"eager": EagerBackend, "compile": CompileBackend}[name](model)
