@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import multiprocessing as mp
+import multiprocessing.util
 import queue
 import time
 from collections.abc import Callable
@@ -140,6 +141,7 @@ def collect(cfg: CollectConfig, progress: bool = True) -> CollectResult:
         else:
             _run_pool(jobs, cfg.workers, bar.update)
     seconds = time.perf_counter() - start
+    _close_worlds()
     _finish(out, budgets)
     return CollectResult(out, len(jobs), len(done), sum(j.steps for j in jobs), seconds)
 
@@ -221,6 +223,13 @@ def _cached_world(name: str, config: dict[str, Any]) -> World:
     return _WORLDS[key]
 
 
+def _close_worlds() -> None:
+    # Some simulators run engine subprocesses (VizDoom): close them rather than orphan them.
+    for w in _WORLDS.values():
+        w.close()
+    _WORLDS.clear()
+
+
 def _prepare(out: Path, cfg: CollectConfig, settings: dict[str, Any], num_shards: int, steps: int) -> None:
     if (out / META_FILE).exists():
         meta = read_meta(out)
@@ -287,6 +296,8 @@ _PROGRESS: Any = None
 def _init_worker(progress_queue: Any) -> None:
     global _PROGRESS
     _PROGRESS = progress_queue
+    # Pool workers skip atexit; a Finalize with an exit priority still runs when the worker exits.
+    mp.util.Finalize(None, _close_worlds, exitpriority=10)
 
 
 def _pool_shard(job: ShardJob) -> int:
@@ -298,7 +309,8 @@ def _run_pool(jobs: list[ShardJob], workers: int, update: Callable[[int], Any]) 
     # spawn, not fork: simulators hold SDL/OpenGL state that does not survive a fork.
     ctx = mp.get_context("spawn")
     progress_queue = ctx.Queue()
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(progress_queue,)) as pool:
+    pool = ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(progress_queue,))
+    try:
         pending = pool.map_async(_pool_shard, jobs, chunksize=1)
         while not pending.ready():
             with contextlib.suppress(queue.Empty):
@@ -309,3 +321,9 @@ def _run_pool(jobs: list[ShardJob], workers: int, update: Callable[[int], Any]) 
             except queue.Empty:
                 break
         pending.get()  # re-raise a worker's error here
+        pool.close()  # workers exit normally and close their simulators
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()

@@ -33,11 +33,11 @@ from worldsim.checkpoint import (
     unwrap,
 )
 from worldsim.codec.autoencoder import FrameCodec
-from worldsim.config import to_dict
+from worldsim.config import from_dict, to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.errors import CheckpointError, ConfigError
 from worldsim.io import atomic_write_bytes
-from worldsim.model.dynamics import DynamicsTransformer, preset
+from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
 from worldsim.training.latents import encode_dataset
 from worldsim.training.logger import MetricsLogger
 from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
@@ -312,7 +312,8 @@ def _check_same_config(out: Path, cfg: TrainConfig) -> None:
     path = out / "config.yaml"
     current = to_dict(cfg)
     if path.exists():
-        old = yaml.safe_load(path.read_text()) or {}
+        # Through the dataclass, so fields added since the run started compare as their defaults.
+        old = to_dict(from_dict(TrainConfig, yaml.safe_load(path.read_text()) or {}, where=str(path)))
         fixed = ("data", "model", "model_overrides", "window", "seed", "codec", "init_from", "objective")
         diff = [k for k in fixed if old.get(k) != current.get(k)]
         if diff:
@@ -371,7 +372,8 @@ def _save(run: Run) -> None:
 def _resume(run: Run) -> None:
     path = run.out / "state.safetensors"
     tensors, meta = load_checkpoint(path, kind="train_state")
-    if meta.get("dynamics_config") != to_dict(run.model.cfg):
+    saved = from_dict(DynamicsConfig, meta.get("dynamics_config", {}), where=f"{path} dynamics_config")
+    if saved != run.model.cfg:
         raise CheckpointError(f"{path}: was trained with another model shape; resume with the same settings")
     load_module(run.model, tensors, "model.", path)
     load_module(run.ema, tensors, "ema.", path)
