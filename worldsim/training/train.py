@@ -171,7 +171,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
             if run.step % cfg.log_every == 0 or run.step == cfg.steps:
                 rate = seen / (time.perf_counter() - tic)
                 bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", samples_s=f"{rate:.1f}")
-                logger.log(run.step, {**metrics, "perf/samples_per_s": rate})
+                logger.log(run.step, {**metrics, "perf/samples_per_s": rate, **_mfu(run, rate)})
                 tic, seen = time.perf_counter(), 0
             if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
                 _save(run)
@@ -184,6 +184,26 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
         bar.close()
         logger.close()
     return run.out / "world.safetensors"
+
+
+#: Dense bf16 peak FLOP/s by GPU name fragment, for model FLOPs utilisation.
+PEAK_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40": 181e12, "A10": 125e12, "4090": 165e12}
+
+
+def _mfu(run: Run, samples_per_s: float) -> dict[str, float]:
+    """Model FLOPs utilisation on CUDA: 6 * params * tokens per sample (+ attention), over the GPU's peak."""
+    if run.device.type != "cuda":
+        return {}
+    name = torch.cuda.get_device_name(run.device)
+    peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
+    if peak is None:
+        return {}
+    m = unwrap(run.model)
+    frames = run.train.length
+    tokens = frames * m.cfg.tokens_per_frame
+    attn = 6 * m.cfg.depth * tokens * tokens * m.cfg.dim  # QK^T and AV, forward and backward, full window
+    flops = 6 * m.num_params() * tokens + attn
+    return {"perf/mfu": samples_per_s * flops / (peak * run.world_size)}
 
 
 def _should_pause(cfg: TrainConfig, steps_done: int, seconds: float) -> bool:
