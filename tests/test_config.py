@@ -59,3 +59,11 @@ def test_bad_files_give_one_line_errors(tmp_path):
 def test_optional_accepts_none():
     assert from_dict(Outer, {"tag": "none"}).tag is None
     assert from_dict(Outer, {"tag": "z"}).tag == "z"
+
+
+@pytest.mark.parametrize("path", sorted(__import__("pathlib").Path("configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_training_configs_load(path):
+    from worldsim.training.train import TrainConfig
+
+    cfg = load_config(TrainConfig, path)
+    assert cfg.data == f"data/{path.stem}" and cfg.out == f"runs/{path.stem}"
