@@ -8,7 +8,7 @@ FRAMES ?= 2000
 # recording a short dataset from the real simulator and checking it.
 demo:
 	scripts/install.sh
-	.venv/bin/worldsim collect $(WORLD) --frames $(FRAMES) --workers 2 --out data/$(WORLD)-demo
+	.venv/bin/worldsim collect $(WORLD) --frames $(FRAMES) --workers 2 --shard-frames 500 --out data/$(WORLD)-demo
 	.venv/bin/worldsim data validate data/$(WORLD)-demo
 	.venv/bin/worldsim data info data/$(WORLD)-demo
 
