@@ -47,7 +47,22 @@ class StreamState:
     frame_index: int  # absolute index of the next frame
 
 
-class WindowSampler:
+class NoiseSource:
+    """All sampling noise, drawn in a fixed order from one generator (so samplers can be compared frame by frame)."""
+
+    generator: torch.Generator | None
+    context_noise: float
+
+    def _noise(self, shape: tuple[int, ...], device) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator).to(device)
+
+    def _commit_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """Noise a finished frame to the context level, once, as it becomes context (anti-drift)."""
+        tau = self.context_noise
+        return (1 - tau) * z + tau * self._noise(tuple(z.shape), z.device)
+
+
+class WindowSampler(NoiseSource):
     """Generate frames by Euler integration of the flow, recomputing the whole window each step.
 
     Args:
@@ -69,12 +84,6 @@ class WindowSampler:
         self.context_noise = context_noise
         self.generator = generator
 
-    def _noise(self, shape: tuple[int, ...], device) -> torch.Tensor:
-        return torch.randn(shape, generator=self.generator).to(device)
-
-    def _commit_noise(self, z: torch.Tensor) -> torch.Tensor:
-        tau = self.context_noise
-        return (1 - tau) * z + tau * self._noise(tuple(z.shape), z.device)
 
     @torch.no_grad()
     def start(self, latents: torch.Tensor, actions: torch.Tensor) -> StreamState:

@@ -480,8 +480,3 @@ def write_samples(run: Run) -> None:
     stem = run.out / "samples" / f"step-{run.step:07d}"
     write_mp4(stem.with_suffix(".mp4"), np.concatenate(videos, axis=1), fps=float(run.ds.meta.get("fps", 15)))
     write_png(stem.with_suffix(".png"), contact_sheet(rows, every=max(1, run.cfg.eval_horizon // 16)))
-
-
-def with_overrides(cfg: TrainConfig, **kw: Any) -> TrainConfig:
-    """``dataclasses.replace`` for callers that do not import dataclasses."""
-    return replace(cfg, **kw)
