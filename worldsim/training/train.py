@@ -35,7 +35,7 @@ from worldsim.checkpoint import (
 from worldsim.codec.autoencoder import FrameCodec
 from worldsim.config import from_dict, to_dict
 from worldsim.data.dataset import Dataset
-from worldsim.errors import CheckpointError, ConfigError
+from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
 from worldsim.training.latents import encode_dataset
@@ -415,28 +415,22 @@ def export_world(run: Run) -> WorldModel:
 
 
 def _eval_streams(run: Run, n: int, horizon: int) -> tuple[np.ndarray, ...] | None:
-    """Context frames/actions and ground truth of ``n`` validation windows (fixed seed)."""
+    """Context frames/actions and ground truth of ``n`` validation windows (fixed seed), as ``worldsim eval``."""
+    from worldsim.eval.run import eval_windows, gather
+
     ctx = run.ema.cfg.context_frames - 1
-    cands = [i for i in run.ds.split("val") if run.ds.episodes[i].num_steps + 1 >= ctx + horizon]
-    if not cands:
+    try:
+        windows = eval_windows(run.ds, ctx, horizon, n, seed=1234)
+    except DatasetError:
         return None
-    rng = np.random.default_rng(1234)
-    picks = rng.choice(cands, size=min(n, len(cands)), replace=False)
-    frames, acts = [], []
-    null = run.ema.cfg.null_action
-    for i in picks:
-        ep = run.ds.episode(int(i))
-        start = int(rng.integers(0, ep.num_steps + 2 - ctx - horizon))
-        frames.append(np.asarray(ep.frames[start : start + ctx + horizon]))
-        a = np.asarray(ep.actions[max(start - 1, 0) : start - 1 + ctx + horizon])
-        acts.append(np.concatenate([[null], a]) if start == 0 else a)
-    frames, acts = np.stack(frames), np.stack(acts)
+    data = gather(run.ds, windows, ctx, horizon, run.ema.cfg.null_action)
+    frames, acts = data["frames"], data["actions"]
     return frames[:, :ctx], acts[:, :ctx], frames[:, ctx:], acts[:, ctx:]
 
 
 def evaluate(run: Run) -> dict[str, float]:
     """Open-loop PSNR of the EMA model vs copy-last-frame on a few validation windows, plus val loss."""
-    from worldsim.eval.metrics import psnr
+    from worldsim.eval.metrics import band_means, psnr
     from worldsim.sampling.rollout import open_loop
 
     result: dict[str, float] = {}
@@ -451,12 +445,11 @@ def evaluate(run: Run) -> dict[str, float]:
     ctx_f, ctx_a, real, acts = streams
     world = WorldModel(run.codec, run.ema, run.ds.schema)
     gen = open_loop(world, ctx_f, ctx_a, acts, steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise)
-    model_psnr = psnr(gen["frames"], real).mean(0)
-    copy_psnr = psnr(np.broadcast_to(ctx_f[:, -1:], real.shape), real).mean(0)
-    for name, (a, b) in {"1": (0, 1), "2-4": (1, 4), "5-16": (4, 16), "17-64": (16, 64)}.items():
-        if a < len(model_psnr):
-            result[f"eval/psnr_{name}"] = float(model_psnr[a:b].mean())
-            result[f"eval/copy_last_psnr_{name}"] = float(copy_psnr[a:b].mean())
+    model_bands = band_means(psnr(gen["frames"], real))
+    copy_bands = band_means(psnr(np.broadcast_to(ctx_f[:, -1:], real.shape), real))
+    for name, value in model_bands.items():
+        result[f"eval/psnr_{name}"] = value
+        result[f"eval/copy_last_psnr_{name}"] = copy_bands[name]
     log.info("step %d: %s", run.step, ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in result.items()))
     return result
 
