@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec
+from worldsim.device import resolve_device
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.cached import CachedSampler
 from worldsim.sampling.window import WindowSampler
-from worldsim.world_model import resolve_device
 
 log = logging.getLogger(__name__)
 

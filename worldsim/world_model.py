@@ -114,10 +114,3 @@ class WorldModel(torch.nn.Module):
         known = ("format", "kind", "codec_config", "dynamics_config", "action_schema", "sampling")
         extra = {k: v for k, v in meta.items() if k not in known}
         return cls(codec, dynamics, schema, sampling, extra).to(device).eval()
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; anything else is passed to :class:`torch.device`."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

@@ -38,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
     """Run a short rollout through the backend so every graph shape is built and saved."""
     import torch
 
+    from worldsim.device import resolve_device
     from worldsim.errors import ConfigError
     from worldsim.sampling.backends import make_backend
     from worldsim.sampling.cached import CachedSampler
-    from worldsim.world_model import WorldModel, resolve_device
+    from worldsim.world_model import WorldModel
 
     if args.backend not in ("onnx", "tensorrt"):
         raise ConfigError(f"--backend {args.backend!r}: only 'onnx' and 'tensorrt' produce files to export")

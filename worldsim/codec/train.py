@@ -43,6 +43,7 @@ from worldsim.checkpoint import (
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.device import resolve_device
 from worldsim.errors import ConfigError, DatasetError, Error
 from worldsim.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
 
@@ -175,15 +176,6 @@ class FrameSampler:
         """Frames ``index`` in chunks of ``batch_size``."""
         for i in range(0, len(index), batch_size):
             yield self.take(index[i : i + batch_size])
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> ``cuda`` if available else ``cpu``; a CUDA device without CUDA is a :class:`ConfigError`."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} but CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
 
 
 def lr_at(cfg: CodecTrainConfig, step: int) -> float:

@@ -25,6 +25,7 @@ from worldsim.actions import ActionSchema
 from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
 from worldsim.config import from_dict, to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
@@ -231,13 +232,6 @@ class PairSampler:
             for s, st, n in zip(self.shard, self.step_start, self.ends - self.starts, strict=True)
         ]
         return np.concatenate(out) if out else np.zeros(0, np.int64)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when available, else the CPU."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def train_idm(

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from worldsim.data.dataset import Dataset
+from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, DatasetError
 from worldsim.sampling.rollout import open_loop
-from worldsim.world_model import WorldModel, resolve_device
+from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
 

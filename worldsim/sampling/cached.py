@@ -63,7 +63,6 @@ class CachedSampler(NoiseSource):
         self.model, self.steps, self.context_noise = model, steps, context_noise
         self.generator, self.lookahead = generator, lookahead
 
-
     @torch.no_grad()
     def start(self, latents: torch.Tensor, actions: torch.Tensor) -> CachedState:
         """Fill a fresh cache from real context latents ``(B, F, C, h, w)`` (the last C - 1 are kept)."""

@@ -84,7 +84,6 @@ class WindowSampler(NoiseSource):
         self.context_noise = context_noise
         self.generator = generator
 
-
     @torch.no_grad()
     def start(self, latents: torch.Tensor, actions: torch.Tensor) -> StreamState:
         """Begin streams from real context latents ``(B, F, C, h, w)`` and the actions that led to them."""

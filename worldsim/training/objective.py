@@ -113,7 +113,6 @@ def flow_matching_loss(
     return {"loss": loss, "fm": fm.detach(), "reward": reward.detach(), "term": term.detach()}
 
 
-
 def shortcut_targets(
     ema: DynamicsTransformer,
     x0: torch.Tensor,

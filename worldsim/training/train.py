@@ -35,6 +35,7 @@ from worldsim.checkpoint import (
 from worldsim.codec.autoencoder import FrameCodec
 from worldsim.config import from_dict, to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
@@ -42,7 +43,7 @@ from worldsim.training.latents import encode_dataset
 from worldsim.training.logger import MetricsLogger
 from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
 from worldsim.training.windows import WindowBatcher
-from worldsim.world_model import SamplingDefaults, WorldModel, resolve_device
+from worldsim.world_model import SamplingDefaults, WorldModel
 
 log = logging.getLogger(__name__)
 
