@@ -108,6 +108,7 @@ def test_eval_cli_writes_report(toy, tmp_path, capsys):
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
     assert set(report["psnr"]["model"]["bands"]) == {"1", "2-4", "5-16"}
     assert "copy_last" in report["psnr"] and report["idm"] is not None
+    assert report["codec_ceiling"]["psnr"] > 0 and 0 <= report["codec_ceiling"]["idm_accuracy"] <= 1
     assert (tmp_path / "eval" / "eval.png").read_bytes()[:4] == b"\x89PNG"
     assert "copy" in capsys.readouterr().out.lower()
     # a world evaluated on another world's data is refused with both action sets named

@@ -54,5 +54,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = from_dict(EvalConfig, apply_overrides(data, args.overrides), where="eval options")
     result = run_eval(cfg, progress=not args.no_progress)
     print(format_table(result))
+    ceiling = result["codec_ceiling"]
+    print(
+        f"codec ceiling (real frames through the codec): PSNR {ceiling['psnr']:.2f} dB, "
+        f"IDM accuracy {ceiling['idm_accuracy']:.3f}"
+    )
     print(f"report: {result['files']['json']}  plot: {result['files']['png']}")
     return 0

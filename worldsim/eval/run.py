@@ -78,6 +78,25 @@ def gather(ds: Dataset, windows: list[tuple[int, int]], context: int, horizon: i
     return {k: np.stack(v) for k, v in out.items()}
 
 
+def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, idm) -> dict[str, float]:
+    """What a perfect dynamics model would score: real frames passed through the codec (encode, decode).
+
+    ``frames`` ``(E, 1 + T, H, W, 3)`` are the last context frame and the real continuation; ``actions``
+    ``(E, T)`` led to the continuation. Generated frames can only be as sharp as the codec, so this tells
+    codec limits apart from dynamics errors.
+    """
+    from worldsim.eval.idm import accuracy
+    from worldsim.eval.metrics import psnr
+
+    recon = np.stack([world.decode(world.encode(f)).cpu().numpy() for f in frames])
+    h, w = frames.shape[2:4]
+    a, b = recon[:, :-1].reshape(-1, h, w, 3), recon[:, 1:].reshape(-1, h, w, 3)
+    return {
+        "psnr": float(psnr(recon[:, 1:], frames[:, 1:]).mean()),
+        "idm_accuracy": float(accuracy(idm, a, b, actions.reshape(-1))),
+    }
+
+
 def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     """Evaluate ``cfg.world`` on ``cfg.data``; writes the report and returns it."""
     from worldsim.eval.idm import InverseDynamics, train_idm
@@ -124,6 +143,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps, "context": context,
         "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
     }  # fmt: skip
+    result["codec_ceiling"] = codec_ceiling(world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm)
     json_path, png_path = write_report(result, out)
     result["files"] = {"json": str(json_path), "png": str(png_path)}
     return result
