@@ -1,7 +1,8 @@
 """Pre-encoded latents: the dataset's frames passed once through the codec, memory-mapped for training.
 
 Dynamics training reads latents, never pixels, so the codec runs once per frame instead of once per
-sample. The cache lives in the run directory and is keyed by the codec's weights: a new codec re-encodes.
+sample. The cache lives beside the dataset (``DATA/.latents/<codec hash>/``), shared by every run and
+distillation that uses the same codec; a new codec gets its own encoding.
 """
 
 from __future__ import annotations

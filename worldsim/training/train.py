@@ -39,7 +39,7 @@ from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
-from worldsim.training.latents import encode_dataset
+from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.training.logger import MetricsLogger
 from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
 from worldsim.training.windows import WindowBatcher
@@ -286,7 +286,8 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
     if teacher is not None and teacher.schema.fingerprint != ds.schema.fingerprint:
         raise CheckpointError(f"{cfg.init_from}: was trained on other actions than {cfg.data} records")
     codec = (teacher.codec if teacher else _get_codec(cfg, ds, out, rank)).to(device).eval()
-    latents = encode_dataset(ds, codec, out / "latents", progress=rank == 0)
+    # Beside the dataset, per codec: every run (and distillation) with this codec shares one encoding.
+    latents = encode_dataset(ds, codec, Path(cfg.data) / ".latents" / codec_digest(codec), progress=rank == 0)
     c, h, w = codec.latent_shape
     shortcut = {"shortcut": True} if cfg.objective.bootstrap_every else {}
     if teacher is not None:
