@@ -313,7 +313,8 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
     if (out / "state.safetensors").exists():
         _resume(run)
     if rank == 0:
-        log.info("dynamics %s: %.1fM params, %d tokens/frame, window %d", cfg.model, model.num_params() / 1e6,
+        what = f"from {cfg.init_from}" if cfg.init_from else cfg.model
+        log.info("dynamics %s: %.1fM params, %d tokens/frame, window %d", what, model.num_params() / 1e6,
                  mcfg.tokens_per_frame, length)  # fmt: skip
     if cfg.compile and device.type == "cuda":
         run.model = torch.compile(model)
