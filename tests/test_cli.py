@@ -42,3 +42,11 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "Did you mean 'speed'" in capsys.readouterr().err
     assert main(["collect", "toy", "frames=-1", "--no-progress"]) == 2
     assert "frames must be >= 1" in capsys.readouterr().err
+
+
+def test_overrides_without_the_optional_positional(tmp_path, capsys):
+    out = tmp_path / "ds"
+    assert main(["collect", "world=toy", "frames=20", "--out", str(out), "--no-progress"]) == 0
+    assert main(["data", "info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["world"] == "toy" and info["steps"] == 20

@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
     if overrides:
         args.overrides = [*args.overrides, *overrides]
+    # An optional positional (`worldsim train [DATA]`) swallows the first `key=value`; give it back.
+    name = getattr(args, "optional_positional", None)
+    value = getattr(args, name, None) if name else None
+    if isinstance(value, str) and "=" in value:
+        args.overrides.insert(0, value)
+        setattr(args, name, None)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",

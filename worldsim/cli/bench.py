@@ -38,16 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda")
     p.add_argument("--out", default="runs/bench.json", help="JSON report")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="BenchConfig overrides")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, optional_positional="world")
 
 
 def run(args: argparse.Namespace) -> int:
     """Benchmark, print, save."""
     from worldsim.bench import BenchConfig, format_rows, run_bench
 
-    if args.world and "=" in args.world:  # an override, not a file
-        args.overrides.insert(0, args.world)
-        args.world = ""
     data: dict = {"world": args.world} if args.world else {}
     for key in ("preset", "backends", "steps", "batch", "frames", "device"):
         if getattr(args, key) is not None:

@@ -51,18 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML/TOML file with CollectConfig fields")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="CollectConfig overrides")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, optional_positional="world")
 
 
 def config_from_args(args: argparse.Namespace) -> CollectConfig:
     """Merge defaults, ``--config`` file, flags and ``key=value`` overrides (later wins)."""
     data = read_config_file(args.config) if args.config else {}
-    world = args.world
-    if world and "=" in world:  # `worldsim collect frames=10` with no world: it is an override
-        args.overrides.insert(0, world)
-        world = None
-    if world:
-        data["world"] = world
+    if args.world:
+        data["world"] = args.world
     for key in ("frames", "out", "workers", "seed", "policy", "frames_per_shard"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)

@@ -44,15 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML/TOML file with TrainConfig fields")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="TrainConfig overrides")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, optional_positional="data")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Defaults < --config file < flags < key=value overrides."""
     data = read_config_file(args.config) if args.config else {}
-    if args.data and "=" in args.data:
-        args.overrides.insert(0, args.data)
-        args.data = None
     for key in ("data", "out", "codec", "model", "steps", "batch_size", "device", "compile"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)

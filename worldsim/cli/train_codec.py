@@ -47,19 +47,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "overrides", nargs="*", default=[], metavar="KEY=VALUE", help="CodecTrainConfig overrides, e.g. lr=5e-4"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, optional_positional="data")
 
 
 def config_from_args(args: argparse.Namespace) -> CodecTrainConfig:
     """Merge defaults, ``--config`` file, flags and ``key=value`` overrides (later wins)."""
     data = read_config_file(args.config) if args.config else {}
     overrides = list(args.overrides)
-    dataset = args.data
-    if dataset and "=" in dataset:  # `worldsim train-codec steps=10 --config c.yaml`: it is an override
-        overrides.insert(0, dataset)
-        dataset = None
-    if dataset:
-        data["data"] = dataset
+    if args.data:
+        data["data"] = args.data
     for key in ("out", "steps", "batch_size", "device", "threads"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
