@@ -25,3 +25,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory) -> "Path":  # noqa: F821 - imported lazily to keep collection light
+    """A random-weight ``toy`` world (tiny preset) with real start states, as ``DIR/world.safetensors``.
+
+    Speed and plumbing tests use it (the Gym env, play, rollouts, the simulator); quality tests train their own.
+    """
+    import torch
+
+    from envs import make_world
+    from worldsim.codec.autoencoder import CodecConfig, FrameCodec
+    from worldsim.collect import CollectConfig, collect
+    from worldsim.data.dataset import Dataset
+    from worldsim.model.dynamics import DynamicsTransformer, preset
+    from worldsim.starts import StartStates
+    from worldsim.world_model import SamplingDefaults, WorldModel
+
+    root = tmp_path_factory.mktemp("tiny_world")
+    collect(CollectConfig(world="toy", out=str(root / "ds"), frames=400, frames_per_shard=200, seed=1), progress=False)
+    torch.manual_seed(0)
+    codec = FrameCodec(CodecConfig(channels=(8, 8, 8), decoder_channels=(8, 8, 8), latent_channels=4))
+    dyn = DynamicsTransformer(preset("tiny", num_actions=5, latent_channels=4))
+    with torch.no_grad():  # adaLN-Zero starts at zero: perturb so outputs depend on inputs and actions
+        for p in dyn.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    WorldModel(codec, dyn, make_world("toy").schema, SamplingDefaults(steps=2, fps=30)).save(root / "world.safetensors")
+    StartStates.from_dataset(Dataset(root / "ds"), count=16, frames=4, seed=0).save(root / "starts.safetensors")
+    return root

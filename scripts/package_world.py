@@ -1,0 +1,65 @@
+"""Package a trained world into ``assets/<name>/``: the world file, real start states and size checks.
+
+    python scripts/package_world.py runs/carracing-student/world.safetensors --data data/carracing --name carracing
+
+Writes ``assets/<name>/world.safetensors`` (a copy), ``assets/<name>/starts.safetensors`` (start windows cut
+from validation episodes) and, with ``--teacher``, ``teacher.safetensors``. Refuses files over the asset
+budget (40 MB per file, 150 MB for all of ``assets/``). The model card (``README.md``) is written by
+``scripts/model_card.py`` from the evaluation reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from worldsim.assets import assets_dir
+from worldsim.data.dataset import Dataset
+from worldsim.starts import StartStates
+from worldsim.world_model import WorldModel
+
+FILE_LIMIT_MB, TOTAL_LIMIT_MB = 40, 150
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("world", help="world.safetensors to ship (the few-step student)")
+    p.add_argument("--data", required=True, help="dataset the start states are cut from")
+    p.add_argument("--name", required=True, help="shipped name (assets/NAME)")
+    p.add_argument("--teacher", default="", help="also ship this teacher world file")
+    p.add_argument("--starts", type=int, default=200, help="number of start states")
+    p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
+    p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
+    p.add_argument("--out", default=str(assets_dir()), help="assets directory")
+    args = p.parse_args(argv)
+
+    out = Path(args.out) / args.name
+    out.mkdir(parents=True, exist_ok=True)
+    world = WorldModel.load(args.world)  # validates the file before it is shipped
+    ds = Dataset(args.data)
+    if ds.schema.fingerprint != world.schema.fingerprint:
+        print(f"error: {args.data} was recorded with another action schema than {args.world}", file=sys.stderr)
+        return 2
+    keep = min(args.start_frames, world.dynamics.cfg.context_frames - 1)
+    StartStates.from_dataset(ds, args.starts, keep, seed=0, min_offset=args.min_offset).save(out / "starts.safetensors")
+    for src, name in ((args.world, "world.safetensors"), (args.teacher, "teacher.safetensors")):
+        if src:
+            tmp = out / (name + ".tmp")
+            shutil.copyfile(src, tmp)
+            tmp.replace(out / name)
+    sizes = {p: p.stat().st_size / 2**20 for p in Path(args.out).rglob("*") if p.is_file()}
+    for path, mb in sorted(sizes.items()):
+        print(f"{mb:7.1f} MB  {path}")
+    big = [p for p, mb in sizes.items() if mb > FILE_LIMIT_MB]
+    total = sum(sizes.values())
+    if big or total > TOTAL_LIMIT_MB:
+        print(f"error: over the asset budget (files > {FILE_LIMIT_MB} MB: {big}; total {total:.1f} MB)", file=sys.stderr)
+        return 1
+    print(f"packaged {args.name}: {out}  (assets total {total:.1f} MB of {TOTAL_LIMIT_MB})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

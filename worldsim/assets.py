@@ -1,0 +1,66 @@
+"""Finding worlds: a shipped world by name (``assets/<name>/``) or a checkpoint by path.
+
+A shipped world is a directory ``assets/<name>/`` holding ``world.safetensors`` (codec + dynamics + schema),
+``starts.safetensors`` (real start frames) and a model card ``README.md``. ``WORLDSIM_ASSETS`` points at
+another assets directory. A checkpoint path may be a ``.safetensors`` file or a directory with
+``world.safetensors``; its start states are the ``starts.safetensors`` beside it, when there is one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from worldsim.errors import CheckpointError, unknown_name
+
+DEFAULT_WORLD = "carracing"
+
+
+def assets_dir() -> Path:
+    """The directory of shipped worlds."""
+    env = os.environ.get("WORLDSIM_ASSETS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "assets"
+
+
+def shipped_worlds() -> list[str]:
+    """Names of the worlds shipped in :func:`assets_dir`."""
+    root = assets_dir()
+    return sorted(p.parent.name for p in root.glob("*/world.safetensors")) if root.is_dir() else []
+
+
+@dataclass(frozen=True)
+class WorldFiles:
+    """Where a world's files are."""
+
+    name: str
+    world: Path
+    starts: Path | None
+
+
+def resolve_world(spec: str | Path | None = None) -> WorldFiles:
+    """Files of a shipped world name or a checkpoint path (default: :data:`DEFAULT_WORLD`).
+
+    Raises:
+        CheckpointError: a path that does not exist.
+        UnknownNameError: a name that is neither shipped nor a path (the message lists the shipped worlds).
+    """
+    spec = str(spec or DEFAULT_WORLD)
+    path = Path(spec).expanduser()
+    looks_like_path = path.suffix == ".safetensors" or os.sep in spec or path.exists()
+    if looks_like_path:
+        if path.is_dir():
+            path = path / "world.safetensors"
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path}: world checkpoint not found; pass a shipped world ({', '.join(shipped_worlds()) or 'none'}) "
+                "or the world.safetensors written by `worldsim train`"
+            )
+        starts = path.with_name("starts.safetensors")
+        return WorldFiles(path.stem if path.stem != "world" else path.parent.name, path, starts if starts.is_file() else None)
+    names = shipped_worlds()
+    if spec not in names:
+        raise unknown_name("world", spec, names or ["(none shipped: pass a checkpoint path)"])
+    root = assets_dir() / spec
+    starts = root / "starts.safetensors"
+    return WorldFiles(spec, root / "world.safetensors", starts if starts.is_file() else None)
