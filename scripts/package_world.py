@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     big = [p for p, mb in sizes.items() if mb > FILE_LIMIT_MB]
     total = sum(sizes.values())
     if big or total > TOTAL_LIMIT_MB:
-        print(f"error: over the asset budget (files > {FILE_LIMIT_MB} MB: {big}; total {total:.1f} MB)", file=sys.stderr)
+        msg = f"over the asset budget (files > {FILE_LIMIT_MB} MB: {big}; total {total:.1f} MB)"
+        print(f"error: {msg}", file=sys.stderr)
         return 1
     print(f"packaged {args.name}: {out}  (assets total {total:.1f} MB of {TOTAL_LIMIT_MB})")
     return 0

@@ -57,7 +57,8 @@ def resolve_world(spec: str | Path | None = None) -> WorldFiles:
                 "or the world.safetensors written by `worldsim train`"
             )
         starts = path.with_name("starts.safetensors")
-        return WorldFiles(path.stem if path.stem != "world" else path.parent.name, path, starts if starts.is_file() else None)
+        name = path.stem if path.stem != "world" else path.parent.name
+        return WorldFiles(name, path, starts if starts.is_file() else None)
     names = shipped_worlds()
     if spec not in names:
         raise unknown_name("world", spec, names or ["(none shipped: pass a checkpoint path)"])

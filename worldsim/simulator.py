@@ -103,9 +103,7 @@ class Simulator:
             )
 
     @classmethod
-    def load(
-        cls, world: str | Path | None = None, num_streams: int = 1, device: str = "auto", **kwargs
-    ) -> Simulator:
+    def load(cls, world: str | Path | None = None, num_streams: int = 1, device: str = "auto", **kwargs) -> Simulator:
         """A simulator of a shipped world name or checkpoint path, with its start states when it has some."""
         files = resolve_world(world)
         model = WorldModel.load(files.world, resolve_device(device))
@@ -217,7 +215,8 @@ class Simulator:
         """Reset streams from shipped start states chosen by ``seed`` (stream ``i`` uses ``seed + i``)."""
         if self.starts is None:
             raise InvalidAction(
-                f"world {self.name!r} has no start states (starts.safetensors beside the checkpoint); pass context frames"
+                f"world {self.name!r} has no start states (starts.safetensors beside the checkpoint); "
+                "pass context frames to reset()"
             )
         idx = list(range(self.num_streams)) if streams is None else list(streams)
         picks = [self.starts.pick(None if seed is None else seed + i) for i in range(len(idx))]

@@ -74,7 +74,8 @@ class StartStates:
         try:
             return cls(tensors["frames"].numpy(), tensors["actions"].numpy().astype(np.int64), _schema(meta))
         except (KeyError, ValueError) as e:
-            raise CheckpointError(f"{path}: invalid start states ({e}); regenerate them (scripts/package_world.py)") from None
+            msg = f"{path}: invalid start states ({e}); regenerate them (scripts/package_world.py)"
+            raise CheckpointError(msg) from None
 
     @classmethod
     def from_dataset(
