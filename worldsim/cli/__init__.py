@@ -25,6 +25,8 @@ COMMANDS = {
     "eval": "eval",
     "bench": "bench",
     "export": "export",
+    "play": "play",
+    "rollout": "rollout",
 }
 
 EPILOG = """examples:

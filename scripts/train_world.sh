@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Regenerate a shipped world: collect -> codec -> teacher -> distil -> eval -> package.
+#
+#   scripts/train_world.sh carracing            # the default world
+#   scripts/train_world.sh doom                 # the game world
+#   FRAMES=20000 TEACHER_STEPS=500 scripts/train_world.sh toy   # a quick smoke run
+#
+# Every stage writes atomically and resumes: re-running the same command after a kill (or a session ending)
+# continues where it stopped and skips finished stages. Budgets are environment variables, so a GPU machine
+# can use a bigger recipe than a CPU one (the model card records what was used):
+#   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
+#   THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)  EXTRA (more key=value overrides for `worldsim train`)
+set -euo pipefail
+
+WORLD=${1:?usage: scripts/train_world.sh WORLD}
+FRAMES=${FRAMES:-100000}
+WORKERS=${WORKERS:-2}
+CODEC_STEPS=${CODEC_STEPS:-3000}
+DISTILL_STEPS=${DISTILL_STEPS:-2000}
+THREADS=${THREADS:-2}
+DEVICE=${DEVICE:-auto}
+RUNS=${RUNS:-runs/$WORLD}
+DATA=${DATA:-data/$WORLD}
+CONFIG=${CONFIG:-configs/$WORLD.yaml}
+EXTRA=${EXTRA:-}
+
+stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
+
+stage "collect $FRAMES frames"
+worldsim collect "$WORLD" --frames "$FRAMES" --workers "$WORKERS" --out "$DATA" --seed 0
+worldsim data validate "$DATA"
+
+stage "codec ($CODEC_STEPS steps)"
+if [[ ! -f $RUNS/codec/codec_eval.json ]] || ! grep -q "\"step\": $CODEC_STEPS," "$RUNS/codec/codec_eval.json"; then
+  worldsim train-codec "$DATA" --out "$RUNS/codec" --steps "$CODEC_STEPS" --threads "$THREADS" --device "$DEVICE"
+fi
+
+stage "teacher"
+teacher_args=(--config "$CONFIG" --codec "$RUNS/codec/codec.safetensors" --out "$RUNS/teacher" --device "$DEVICE")
+[[ -n ${TEACHER_STEPS:-} ]] && teacher_args+=(--steps "$TEACHER_STEPS")
+# shellcheck disable=SC2086  # EXTRA is a list of key=value overrides
+worldsim train "$DATA" "${teacher_args[@]}" threads="$THREADS" $EXTRA
+
+stage "distil ($DISTILL_STEPS steps)"
+worldsim distill "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/student" --steps "$DISTILL_STEPS" \
+  --device "$DEVICE" threads="$THREADS"
+
+stage "eval"
+for steps in 4 2 1; do
+  worldsim eval "$RUNS/student/world.safetensors" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" \
+    --device "$DEVICE"
+done
+worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE"
+
+stage "package"
+python scripts/package_world.py "$RUNS/student/world.safetensors" --data "$DATA" --name "$WORLD"
+python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA"
