@@ -13,6 +13,7 @@ import copy
 import logging
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -144,6 +145,8 @@ class Run:
     step: int = 0
     rank: int = 0
     world_size: int = 1
+    seconds: float = 0.0  # training wall time of earlier invocations (resumed runs)
+    started: float = 0.0  # perf_counter when this invocation started
 
     @property
     def main(self) -> bool:
@@ -159,6 +162,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     bar = tqdm(total=cfg.steps, initial=run.step, desc="train", unit="step", disable=not (progress and run.main))
     tic, seen = time.perf_counter(), 0
     started, first_step = time.perf_counter(), run.step
+    run.started = started
     try:
         while run.step < cfg.steps:
             if _should_pause(cfg, run.step - first_step, time.perf_counter() - started):
@@ -388,8 +392,26 @@ def _save(run: Run) -> None:
         optim=opt_info,
         config=to_dict(run.cfg),
         dynamics_config=to_dict(unwrap(run.model).cfg),
+        train_seconds=_train_seconds(run),
     )
-    export_world(run).save(run.out / "world.safetensors", trained_steps=run.step, dataset=str(run.cfg.data))
+    export_world(run).save(
+        run.out / "world.safetensors",
+        trained_steps=run.step,
+        dataset=str(run.cfg.data),
+        train_seconds=_train_seconds(run),
+        hardware=hardware_name(run.device, run.world_size),
+    )
+
+
+def _train_seconds(run: Run) -> float:
+    return round(run.seconds + time.perf_counter() - run.started, 1)
+
+
+def hardware_name(device: torch.device, world_size: int = 1) -> str:
+    """What the run trained on, for model cards (e.g. ``1x NVIDIA H100 80GB HBM3`` or ``CPU, 2 threads``)."""
+    if device.type == "cuda":
+        return f"{world_size}x {torch.cuda.get_device_name(device)}"
+    return f"CPU ({platform.processor() or platform.machine()}), {torch.get_num_threads()} threads"
 
 
 def _resume(run: Run) -> None:
@@ -402,6 +424,7 @@ def _resume(run: Run) -> None:
     load_module(run.ema, tensors, "ema.", path)
     load_optimizer(run.opt, tensors, meta["optim"])
     run.step = int(meta["step"])
+    run.seconds = float(meta.get("train_seconds", 0.0))
     log.info("resumed %s at step %d", run.out, run.step)
 
 
