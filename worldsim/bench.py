@@ -33,7 +33,7 @@ class BenchConfig:
     """What to measure.
 
     Attributes:
-        world: World file; empty = random weights of ``preset`` (speed does not depend on the weights).
+        world: Shipped world name or world file; empty = random weights of ``preset`` (speed does not depend on the weights).
         preset: Model size when no world is given.
         num_actions: Actions of the random-weight model.
         backends: Backends to try (unavailable ones are reported and skipped).
@@ -67,9 +67,10 @@ class BenchConfig:
 
 def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str]:
     if cfg.world:
+        from worldsim.assets import resolve_world
         from worldsim.world_model import WorldModel
 
-        world = WorldModel.load(cfg.world, device)
+        world = WorldModel.load(resolve_world(cfg.world).world, device)
         return world.dynamics, world.codec, cfg.world
     torch.manual_seed(cfg.seed)
     overrides = {} if cfg.preset == "nfd-310m" else {"latent_channels": 8, "latent_height": 8, "latent_width": 8}

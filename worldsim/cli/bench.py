@@ -23,13 +23,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         epilog=(
             "examples:\n"
-            "  worldsim bench runs/carracing/world.safetensors --backends eager,onnx --steps 1,2,4\n"
+            "  worldsim bench carracing --backends eager,onnx --steps 1,2,4         # the shipped world\n"
             "  worldsim bench --preset nfd-310m --device cuda --backends compile,tensorrt --steps 4 --batch 1,256\n"
             "  worldsim bench --preset cpu --out runs/bench-cpu.json lookahead=0,2,4"
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("world", nargs="?", default="", help="world file (default: random weights of --preset)")
+    p.add_argument("world", nargs="?", default="", help="shipped world name or world file (default: random weights of --preset)")
     p.add_argument("--preset", help="model size for random weights (cpu, small, base, nfd-310m, ...)")
     p.add_argument("--backends", help="comma-separated: eager, compile, onnx, tensorrt")
     p.add_argument("--steps", help="comma-separated denoising step counts")

@@ -1,0 +1,200 @@
+"""Write the model card of a shipped world (``assets/<name>/README.md`` and ``card.json``) from its run artefacts.
+
+    python scripts/model_card.py doom --runs runs/doom --data data/doom
+
+Reads the dataset metadata, the codec evaluation, the teacher and student world files (recipe, steps, wall time,
+hardware) and the ``worldsim eval`` reports; measures here what no report has yet: closed-loop stability over
+2,000 frames with random held actions, and single-stream CPU FPS of the shipped student. Every number in the card
+comes from a file or a measurement made by this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from worldsim.assets import resolve_world
+from worldsim.bench import action_stream
+from worldsim.checkpoint import load_checkpoint
+from worldsim.data.dataset import Dataset
+from worldsim.eval.stability import closed_loop_stability, real_color_stats
+from worldsim.io import atomic_write_bytes, atomic_write_json
+from worldsim.simulator import Simulator
+
+BANDS = ("1", "2-4", "5-16", "17-64")
+
+
+def _meta(path: Path) -> dict[str, Any]:
+    return load_checkpoint(path)[1] if path.is_file() else {}
+
+
+def _eval_rows(evals: dict[str, Path]) -> list[dict[str, Any]]:
+    rows = []
+    for name, d in evals.items():
+        f = d / "eval.json"
+        if not f.is_file():
+            print(f"warning: no {f}; row {name!r} left out", file=sys.stderr)
+            continue
+        r = json.loads(f.read_text())
+        rows.append({"name": name, "steps": r["config"]["steps"], "report": r})
+    return rows
+
+
+def _fmt_table(rows: list[dict[str, Any]]) -> str:
+    head = "| model | steps | " + " | ".join(f"PSNR {b}" for b in BANDS) + " | IDM acc gen / real | reward MAE (zero) |"
+    lines = [head, "|" + "---|" * (4 + len(BANDS))]
+    if rows:
+        cl = rows[0]["report"]["psnr"]["copy_last"]["bands"]
+        lines.append("| copy last frame | - | " + " | ".join(f"{cl[b]:.2f}" for b in BANDS) + " | - | - |")
+    for row in rows:
+        r = row["report"]
+        p, idm, rw = r["psnr"]["model"]["bands"], r["idm"], r["reward"]
+        lines.append(
+            f"| {row['name']} | {row['steps']} | "
+            + " | ".join(f"{p[b]:.2f}" for b in BANDS)
+            + f" | {idm['generated_accuracy']:.3f} / {idm['real_accuracy']:.3f} (ratio {idm['ratio']:.2f})"
+            + f" | {rw['mae']:.3f} ({rw['mae_zero_baseline']:.3f}) |"
+        )
+    if rows and "codec_ceiling" in rows[0]["report"]:
+        c = rows[0]["report"]["codec_ceiling"]
+        lines.append(f"| codec ceiling (real frames through the codec) | - | {c['psnr']:.2f} (all) | | | "
+                     f"{c['idm_accuracy']:.3f} / - | - |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _cpu_fps(world: str, steps: int, lookahead: int, frames: int = 150) -> dict[str, float]:
+    sim = Simulator.load(world, device="cpu", backend="auto", lookahead=lookahead, steps=steps)
+    sim.warmup()
+    sim.reset_from_starts(seed=0)
+    acts = action_stream(frames, len(sim.schema), 8, seed=0)
+    lat = []
+    for a in acts:
+        t0 = time.perf_counter()
+        sim.step(int(a))
+        lat.append(time.perf_counter() - t0)
+    lat = np.array(lat)
+    return {"steps": steps, "lookahead": lookahead, "backend": sim.backend.name, "fps": round(len(lat) / lat.sum(), 1),
+            "ms_p50": round(1000 * float(np.median(lat)), 2), "ms_p99": round(1000 * float(np.percentile(lat, 99)), 2),
+            "threads": torch.get_num_threads()}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("name", help="shipped world name (assets/NAME)")
+    p.add_argument("--data", required=True, help="the dataset the world was trained on")
+    p.add_argument("--runs", default="", help="train_world.sh run dir (codec/, teacher/, ...)")
+    p.add_argument("--codec-eval", default="", help="codec_eval.json (default RUNS/codec/codec_eval.json)")
+    p.add_argument("--teacher", default="", help="teacher world file (default RUNS/teacher/world.safetensors)")
+    p.add_argument("--student", default="", help="student world file (default RUNS/student/world.safetensors)")
+    p.add_argument("--eval", action="append", default=[], metavar="NAME=DIR", help="evaluation report dirs (repeat)")
+    p.add_argument("--stability-frames", type=int, default=2000)
+    p.add_argument("--stability-streams", type=int, default=4)
+    p.add_argument("--notes", default="", help="markdown file appended as 'Notes and limitations'")
+    args = p.parse_args(argv)
+
+    runs = Path(args.runs) if args.runs else None
+    codec_eval = Path(args.codec_eval or (runs / "codec" / "codec_eval.json" if runs else ""))
+    teacher = Path(args.teacher or (runs / "teacher" / "world.safetensors" if runs else ""))
+    student = Path(args.student or (runs / "student" / "world.safetensors" if runs else ""))
+    evals = (
+        dict(e.split("=", 1) for e in args.eval)
+        if args.eval
+        else {f"student, {s} steps": runs / f"eval-student{s}" for s in (4, 2, 1)} | {"teacher": runs / "eval-teacher"}
+    )
+    evals = {k: Path(v) for k, v in evals.items()}
+
+    files = resolve_world(args.name)
+    ds = Dataset(args.data)
+    summary = ds.summary()
+    codec = json.loads(codec_eval.read_text()) if codec_eval.is_file() else {}
+    tmeta, smeta = _meta(teacher), _meta(student)
+    rows = _eval_rows(evals)
+
+    print("measuring closed-loop stability ...", file=sys.stderr)
+    sim = Simulator.load(args.name, num_streams=args.stability_streams, device="cpu", backend="eager")
+    stability = closed_loop_stability(sim, real_color_stats(ds), frames=args.stability_frames)
+    print("measuring CPU speed ...", file=sys.stderr)
+    default_steps = sim.world.sampling.steps
+    speed = [_cpu_fps(args.name, default_steps, la) for la in (0, 2)] + [_cpu_fps(args.name, 1, 2)]
+
+    card = {
+        "name": args.name,
+        "data": {
+            **{k: summary.get(k) for k in ("path", "world", "resolution", "actions", "episodes", "steps")},
+            "policies": ds.meta.get("collect", {}).get("settings", {}).get("policy"),
+        },
+        "codec": {k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "latent_shape", "train_seconds")},
+        "teacher": {k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config")},
+        "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "sampling")},
+        "evaluation": {row["name"]: row["report"] for row in rows},
+        "stability": stability,
+        "cpu_speed": speed,
+        "files": {p.name: round(p.stat().st_size / 2**20, 1) for p in files.world.parent.iterdir() if p.is_file()},
+    }
+    out = files.world.parent
+    atomic_write_json(out / "card.json", card)
+    atomic_write_bytes(out / "README.md", _markdown(card, args).encode())
+    print(f"model card: {out / 'README.md'}")
+    return 0
+
+
+def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
+    d, c, t, s, st = card["data"], card["codec"], card["teacher"], card["student"], card["stability"]
+    dyn = t.get("dynamics_config") or {}
+    rows = [{"name": k, "steps": v["config"]["steps"], "report": v} for k, v in card["evaluation"].items()]
+    hours = lambda sec: f"{sec / 3600:.1f} h" if sec else "unknown"  # noqa: E731
+    speed = "\n".join(
+        f"| {x['backend']} | {x['steps']} | {x['lookahead']} | {x['fps']} | {x['ms_p50']} | {x['ms_p99']} |"
+        for x in card["cpu_speed"]
+    )
+    notes = Path(args.notes).read_text() if args.notes else ""
+    return f"""# `{card["name"]}` world
+
+Learned from the real simulator by WorldSim. Play it with `worldsim play {card["name"]}`; train agents in it with
+`gym.make("WorldSim-v0", world="{card["name"]}")`. Regenerate every file here with
+`scripts/train_world.sh {card["name"]}` (numbers below come from `card.json`, written by `scripts/model_card.py`).
+
+## Data
+{d.get("episodes")} episodes, {d.get("steps")} transitions at {d.get("resolution")} from `{d.get("world")}`,
+recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {", ".join(d.get("actions") or [])}.
+
+## Recipe
+- Codec: {c.get("latent_shape")} latents, {c.get("step")} steps, validation PSNR {c.get("val_psnr") or 0:.2f} dB,
+  decode {c.get("decode_ms") or 0:.2f} ms/frame on one CPU thread.
+- Teacher: dynamics transformer dim {dyn.get("dim")}, depth {dyn.get("depth")}, context {dyn.get("context_frames")}
+  frames; {t.get("trained_steps")} steps, {hours(t.get("train_seconds"))} on {t.get("hardware") or "unknown hardware"}.
+- Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
+  {hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
+  default {(s.get("sampling") or {}).get("steps")} denoising steps.
+
+## Evaluation (held-out episodes, open loop, 64 frames)
+{_fmt_table(rows)}
+
+PSNR in dB per horizon band (frames after the real context); IDM = inverse-dynamics classifier accuracy on
+generated vs real frame pairs (action following); reward MAE vs predicting zero.
+
+## Closed-loop stability ({st["streams"]} streams x {st["frames"]} frames, random held actions)
+NaN frames: {st["nan_frames"]}; flat frames: {st["flat_frames"]}; frames with colour means inside the real data's range:
+{100 * st["in_range_fraction"]:.1f}% -> **{"passed" if st["passed"] else "FAILED"}**.
+
+## Speed (CPU, single stream, decode included)
+| backend | steps | speculative | FPS | ms p50 | ms p99 |
+|---|---|---|---|---|---|
+{speed}
+
+GPU figures: see `docs/benchmarks.md`.
+
+## Files
+{chr(10).join(f"- `{k}`: {v} MB" for k, v in sorted(card["files"].items()))}
+{("## Notes and limitations" + chr(10) + notes) if notes else ""}"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
