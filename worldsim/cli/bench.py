@@ -29,7 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("world", nargs="?", default="", help="shipped world name or world file (default: random weights of --preset)")
+    p.add_argument(
+        "world", nargs="?", default="", help="shipped world name or world file (default: random weights of --preset)"
+    )
     p.add_argument("--preset", help="model size for random weights (cpu, small, base, nfd-310m, ...)")
     p.add_argument("--backends", help="comma-separated: eager, compile, onnx, tensorrt")
     p.add_argument("--steps", help="comma-separated denoising step counts")
