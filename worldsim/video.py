@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -19,12 +20,24 @@ def upscale(frames: np.ndarray, scale: int) -> np.ndarray:
     return frames.repeat(scale, axis=-3).repeat(scale, axis=-2)
 
 
-def write_mp4(path: str | Path, frames: np.ndarray, fps: float = 15.0, scale: int = 4) -> Path:
-    """Write uint8 RGB frames ``(T, H, W, 3)`` to an mp4 (atomic: temp file, then rename)."""
+def write_mp4(path: str | Path, frames: np.ndarray | Iterable[np.ndarray], fps: float = 15.0, scale: int = 4) -> Path:
+    """Write uint8 RGB frames ``(T, H, W, 3)`` to an mp4 (atomic: temp file, then rename).
+
+    ``frames`` may also be any iterable of ``(H, W, 3)`` frames (e.g. a generator), written as they come, so
+    long or large videos never have to be held in memory at once.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = upscale(np.asarray(frames, dtype=np.uint8), scale)
-    h, w = frames.shape[1:3]
+    if isinstance(frames, np.ndarray):
+        frames = upscale(np.asarray(frames, dtype=np.uint8), scale)
+        h, w = frames.shape[1:3]
+    else:
+        frames = (upscale(np.asarray(f, dtype=np.uint8), scale) for f in frames)
+        first = next(frames, None)
+        if first is None:
+            raise ValueError(f"{path}: no frames to write")
+        h, w = first.shape[:2]
+        frames = itertools.chain([first], frames)
     tmp = path.with_name(f"{path.stem}{TMP_MARKER}{os.getpid()}{path.suffix}")
     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
     if not writer.isOpened():
