@@ -256,7 +256,8 @@ class Simulator:
         saved_state, saved_frames = self.state, self.frames
         saved_rng = self.generator.get_state()
         h, w = self.resolution
-        self.reset(np.zeros((self.num_streams, self.context_frames, h, w, 3), np.uint8))
+        f = self.starts.frames.shape[1] if self.starts is not None else self.context_frames  # the shape resets use
+        self.reset(np.zeros((self.num_streams, min(f, self.context_frames), h, w, 3), np.uint8))
         n = len(self.schema)
         for a in (0, 0, 1 % n):  # generate, accept from the buffer (when speculating), generate again
             self.step(a)

@@ -1,0 +1,111 @@
+"""The pane beside the generated view: the real simulator driven by the same actions, or a recording.
+
+The real simulator starts from its own reset (a learned world starts from recorded start frames, which a
+simulator cannot be put into), so the two panes show the same controls in two worlds, not the same pixels.
+When a recorded episode is replayed, the pane shows the recorded frames instead: the learned world and
+the real data, frame for frame from the same context.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from worldsim.actions import ActionSchema
+
+log = logging.getLogger(__name__)
+
+
+def real_world_name(schema: ActionSchema) -> str | None:
+    """The registered real simulator with exactly this action schema, if there is one."""
+    from envs import WORLDS, world_class
+    from worldsim.errors import DependencyNotInstalled
+
+    if schema.world not in WORLDS:
+        return None
+    try:
+        cls = world_class(schema.world)
+    except DependencyNotInstalled as e:
+        log.warning("real simulator unavailable: %s", e)
+        return None
+    return schema.world if cls.schema.fingerprint == schema.fingerprint else None
+
+
+@dataclass
+class RefStep:
+    """One step of the reference pane."""
+
+    frame: np.ndarray
+    reward: float = 0.0
+    terminated: bool = False
+    truncated: bool = False
+
+    @property
+    def done(self) -> bool:
+        """The episode ended (the reference restarted)."""
+        return self.terminated or self.truncated
+
+
+class RealReference:
+    """A real simulator (``envs.make_world``) stepped with the learned world's actions; restarts when done.
+
+    Args:
+        name: Registered world name.
+        resolution: ``(H, W)`` of the learned world (the simulator renders at the same size).
+        seed: Seed of its first episode (later episodes use ``seed + 1``, ``seed + 2``, ...).
+    """
+
+    label = "real simulator"
+
+    def __init__(self, name: str, resolution: tuple[int, int], seed: int = 0) -> None:
+        from envs import make_world
+
+        self.world = make_world(name, height=resolution[0], width=resolution[1])
+        self.seed, self.episode_return = seed, 0.0
+        self.frame = self.reset(seed)
+
+    def reset(self, seed: int) -> np.ndarray:
+        """Start a new episode."""
+        self.seed, self.episode_return = seed, 0.0
+        self.frame = self.world.reset(seed=seed)
+        return self.frame
+
+    def step(self, action: int) -> RefStep:
+        """Apply ``action``; a finished episode restarts with the next seed (``done`` is set)."""
+        s = self.world.step(action)
+        self.episode_return += s.reward
+        self.frame = self.reset(self.seed + 1) if s.terminated or s.truncated else s.frame
+        return RefStep(s.frame, s.reward, s.terminated, s.truncated)
+
+    def close(self) -> None:
+        """Release the simulator."""
+        self.world.close()
+
+
+class RecordingReference:
+    """The recorded frames of a replayed episode, advanced one per step (the last one stays)."""
+
+    label = "recording"
+
+    def __init__(self, frames: np.ndarray, first: np.ndarray) -> None:
+        self.frames, self.first, self.index = frames, first, 0
+        self.frame = first
+        self.world: Any = None
+
+    def reset(self, seed: int) -> np.ndarray:
+        """Back to the start of the recording."""
+        self.index, self.frame = 0, self.first
+        return self.frame
+
+    def step(self, action: int) -> RefStep:
+        """The next recorded frame (the action is the recorded one, so it is not used)."""
+        if self.index < len(self.frames):
+            self.frame = self.frames[self.index]
+            self.index += 1
+        return RefStep(self.frame)
+
+    def close(self) -> None:
+        """Nothing to release."""
