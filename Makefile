@@ -1,13 +1,22 @@
 # Quick start (see README.md): `make demo` installs and runs the default world, `make test` runs the tests.
-.PHONY: demo test lint install bench-collect
+.PHONY: demo demo-data test lint install bench-collect
 
 WORLD ?= carracing
 FRAMES ?= 2000
 
-# Install, then run the main job on the default world. Until a trained world ships, the main job is
-# recording a short dataset from the real simulator and checking it.
+# Install, then play the shipped default world: a window where there is a display, otherwise a headless
+# drive from a scripted action file written to out/demo.mp4 (with a JSON of timings beside it).
 demo:
 	scripts/install.sh
+	@if [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+		.venv/bin/worldsim play $(WORLD); \
+	else \
+		echo "no display: playing headless to out/demo.mp4"; \
+		.venv/bin/worldsim play $(WORLD) --headless --actions docs/play-drive.txt --out out/demo.mp4; \
+	fi
+
+# Record a short dataset from the real simulator and check it (the first step of training a world).
+demo-data:
 	.venv/bin/worldsim collect $(WORLD) --frames $(FRAMES) --workers 2 --shard-frames 500 --out data/$(WORLD)-demo
 	.venv/bin/worldsim data validate data/$(WORLD)-demo
 	.venv/bin/worldsim data info data/$(WORLD)-demo
