@@ -33,7 +33,8 @@ class BenchConfig:
     """What to measure.
 
     Attributes:
-        world: Shipped world name or world file; empty = random weights of ``preset`` (speed does not depend on the weights).
+        world: Shipped world name or world file; empty = random weights of ``preset`` (speed does not depend on
+            the weights).
         preset: Model size when no world is given.
         num_actions: Actions of the random-weight model.
         backends: Backends to try (unavailable ones are reported and skipped).

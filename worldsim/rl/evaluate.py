@@ -1,0 +1,152 @@
+"""Scoring policies in the real simulator of a world (``WorldSimReal-v0``), with fixed seeds.
+
+An *actor* is anything with ``reset(env, seed)`` and ``act(obs) -> int``: the uniform random policy, a scripted
+driver that reads the simulator's privileged state, or an agent trained inside the learned world.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+log = logging.getLogger(__name__)
+
+
+class Actor(Protocol):
+    """Chooses actions from frames, one episode at a time."""
+
+    def reset(self, env: Any, seed: int) -> None:
+        """Start an episode in ``env`` (already reset with ``seed``)."""
+
+    def act(self, obs: np.ndarray) -> int:
+        """The action id for frame ``obs``."""
+
+
+class RandomActor:
+    """Uniformly random actions (the floor of the normalised score)."""
+
+    def reset(self, env: Any, seed: int) -> None:
+        """Seed the draws from the episode seed."""
+        self.n = int(env.action_space.n)
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs: np.ndarray) -> int:
+        """A uniformly random action id."""
+        return int(self.rng.integers(self.n))
+
+
+class PolicyActor:
+    """A data-collection policy of :mod:`policies` (e.g. ``scripted``), which may read the real simulator's state."""
+
+    def __init__(self, name: str, world: str) -> None:
+        from policies.base import make_policy
+
+        self.policy = make_policy(name, world)
+
+    def reset(self, env: Any, seed: int) -> None:
+        """Hand the policy the underlying :class:`~envs.base.World`."""
+        self.policy.reset(env.unwrapped.world, np.random.default_rng(seed))
+
+    def act(self, obs: np.ndarray) -> int:
+        """The policy's action."""
+        return int(self.policy.act(obs))
+
+
+class CodecFiltered:
+    """Show an actor real frames passed through a world's codec (encode, then decode).
+
+    An agent trained inside a learned world only ever saw decoded frames, which are blurrier than real ones;
+    this removes that part of the sim-to-real gap at evaluation time (the environment is still the real one).
+
+    Args:
+        actor: The actor to wrap.
+        world: A shipped world name or checkpoint path whose codec to use.
+    """
+
+    def __init__(self, actor: Actor, world: str) -> None:
+        from worldsim.assets import resolve_world
+        from worldsim.world_model import WorldModel
+
+        self.actor = actor
+        self.model = WorldModel.load(resolve_world(world).world, "cpu")
+
+    def reset(self, env: Any, seed: int) -> None:
+        """Start the wrapped actor's episode."""
+        self.actor.reset(env, seed)
+
+    def act(self, obs: np.ndarray) -> int:
+        """The wrapped actor's action on the codec's reconstruction of ``obs``."""
+        seen = self.model.decode(self.model.encode(obs[None]))[0].cpu().numpy()
+        return self.actor.act(seen)
+
+
+@dataclass
+class EvalResult:
+    """Returns of one actor over the evaluation episodes."""
+
+    name: str
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def mean(self) -> float:
+        """Mean episode return."""
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    @property
+    def std(self) -> float:
+        """Standard deviation of episode returns."""
+        return float(np.std(self.returns)) if self.returns else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form with the summary statistics."""
+        return {**asdict(self), "mean": self.mean, "std": self.std}
+
+
+def evaluate(
+    actor: Actor, world: str, seeds: Sequence[int], name: str = "", progress: bool = True, **options: Any
+) -> EvalResult:
+    """Run one real episode per seed of ``world`` (``WorldSimReal-v0``) with ``actor``.
+
+    Args:
+        actor: What chooses the actions.
+        world: Source world name.
+        seeds: One episode per seed (the same seeds for every actor make the comparison paired).
+        name: Label of the result.
+        progress: Show a tqdm bar over episodes.
+        **options: World options (e.g. ``max_episode_steps``).
+    """
+    from envs.real_env import RealWorldEnv
+
+    env = RealWorldEnv(world, **options)
+    result = EvalResult(name or type(actor).__name__)
+    t0 = time.perf_counter()
+    try:
+        for seed in tqdm(seeds, desc=f"eval {result.name}", disable=not progress, leave=False):
+            obs, _ = env.reset(seed=int(seed))
+            actor.reset(env, int(seed))
+            total, steps, done = 0.0, 0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(actor.act(obs))
+                total, steps, done = total + reward, steps + 1, terminated or truncated
+            result.returns.append(total)
+            result.lengths.append(steps)
+    finally:
+        env.close()
+    result.seconds = time.perf_counter() - t0
+    log.info("%s on real %s: %.1f +- %.1f over %d episodes", result.name, world, result.mean, result.std, len(seeds))
+    return result
+
+
+def normalised_score(agent: float, random: float, reference: float) -> float:
+    """``(agent - random) / (reference - random)``: 0 is random, 1 the reference (e.g. PPO trained in the real env)."""
+    if not np.isfinite(reference) or reference == random:
+        return float("nan")
+    return float((agent - random) / (reference - random))
