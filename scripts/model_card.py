@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,7 +83,8 @@ def _cpu_fps(world: str, steps: int, lookahead: int, frames: int = 150) -> dict[
     lat = np.array(lat)
     return {"steps": steps, "lookahead": lookahead, "backend": sim.backend.name, "fps": round(len(lat) / lat.sum(), 1),
             "ms_p50": round(1000 * float(np.median(lat)), 2), "ms_p99": round(1000 * float(np.percentile(lat, 99)), 2),
-            "threads": torch.get_num_threads()}  # fmt: skip
+            "threads": torch.get_num_threads(), "load_avg": round(os.getloadavg()[0], 1),
+            "cores": os.cpu_count()}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stability-frames", type=int, default=2000)
     p.add_argument("--stability-streams", type=int, default=4)
     p.add_argument("--notes", default="", help="markdown file appended as 'Notes and limitations'")
+    p.add_argument("--reuse-stability", action="store_true", help="keep the stability result of the existing card.json")
     args = p.parse_args(argv)
 
     runs = Path(args.runs) if args.runs else None
@@ -117,9 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     tmeta, smeta = _meta(teacher), _meta(student)
     rows = _eval_rows(evals)
 
-    print("measuring closed-loop stability ...", file=sys.stderr)
     sim = Simulator.load(args.name, num_streams=args.stability_streams, device="cpu", backend="eager")
-    stability = closed_loop_stability(sim, real_color_stats(ds), frames=args.stability_frames)
+    old = files.world.parent / "card.json"
+    if args.reuse_stability and old.is_file():
+        stability = json.loads(old.read_text())["stability"]
+    else:
+        print("measuring closed-loop stability ...", file=sys.stderr)
+        stability = closed_loop_stability(sim, real_color_stats(ds), frames=args.stability_frames)
     print("measuring CPU speed ...", file=sys.stderr)
     default_steps = sim.world.sampling.steps
     speed = [_cpu_fps(args.name, default_steps, la) for la in (0, 2)] + [_cpu_fps(args.name, 1, 2)]
@@ -185,6 +192,10 @@ NaN frames: {st["nan_frames"]}; flat frames: {st["flat_frames"]}; frames with co
 {100 * st["in_range_fraction"]:.1f}% -> **{"passed" if st["passed"] else "FAILED"}**.
 
 ## Speed (CPU, single stream, decode included)
+Measured by this script on {card["cpu_speed"][0].get("cores")} cores at load average
+{card["cpu_speed"][0].get("load_avg")} (other jobs running make these numbers lower; `worldsim bench {card["name"]}`
+measures on a quiet machine).
+
 | backend | steps | speculative | FPS | ms p50 | ms p99 |
 |---|---|---|---|---|---|
 {speed}
