@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 import worldsim  # noqa: F401 - registers WorldSim-v0
@@ -17,8 +18,16 @@ def _mean_step_reward(envs, act, seed: int, steps: int = 24) -> float:
     return total / steps
 
 
-def test_ppo_inside_the_model_beats_random(tiny_world):
+@pytest.fixture
+def one_thread():
+    """One torch thread: a bit-reproducible run (and fair to the rest of a shared CI machine)."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_ppo_inside_the_model_beats_random(tiny_world, one_thread):
     envs = gym.make_vec(
         "WorldSim-v0",
         num_envs=8,

@@ -4,6 +4,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("stable_baselines3")
@@ -64,4 +65,5 @@ def test_normalised_score():
     assert normalised_score(-70.0, -70.0, 330.0) == 0.0
     assert normalised_score(330.0, -70.0, 330.0) == 1.0
     assert normalised_score(130.0, -70.0, 330.0) == 0.5
-    assert normalised_score(1.0, 0.0, float("nan")) != normalised_score(1.0, 0.0, float("nan"))  # no reference: nan
+    assert np.isnan(normalised_score(1.0, 0.0, float("nan")))  # no reference
+    assert np.isnan(normalised_score(-100.0, -48.5, -55.6))  # a reference below random defines no scale

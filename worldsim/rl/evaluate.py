@@ -146,7 +146,10 @@ def evaluate(
 
 
 def normalised_score(agent: float, random: float, reference: float) -> float:
-    """``(agent - random) / (reference - random)``: 0 is random, 1 the reference (e.g. PPO trained in the real env)."""
-    if not np.isfinite(reference) or reference == random:
+    """``(agent - random) / (reference - random)``: 0 is random, 1 the reference (e.g. PPO trained in the real env).
+
+    Undefined (NaN) when the reference does not beat random: the ratio would flip sign or explode.
+    """
+    if not np.isfinite(reference) or reference <= random:
         return float("nan")
     return float((agent - random) / (reference - random))
