@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec
-from worldsim.device import resolve_device
+from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.cached import CachedSampler
@@ -106,11 +106,6 @@ def action_stream(n: int, num_actions: int, hold_mean: int, seed: int) -> np.nda
     return np.array(out[:n])
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def _time_stream(sampler, codec, ctx, actions: np.ndarray, warmup: int, device) -> dict[str, Any]:
     b = ctx.shape[0]
     t0 = time.perf_counter()
@@ -120,7 +115,7 @@ def _time_stream(sampler, codec, ctx, actions: np.ndarray, warmup: int, device) 
         start = time.perf_counter()
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
         codec.decode(out["latent"])
-        _sync(device)
+        synchronize(device)
         lat.append(time.perf_counter() - start)
         if i + 1 == warmup:
             warm = time.perf_counter() - t0

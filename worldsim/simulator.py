@@ -25,7 +25,7 @@ import torch
 
 from worldsim.actions import ActionSchema
 from worldsim.assets import resolve_world
-from worldsim.device import resolve_device
+from worldsim.device import resolve_device, synchronize
 from worldsim.errors import InvalidAction
 from worldsim.sampling.backends import make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
@@ -233,7 +233,7 @@ class Simulator:
         dev = self.world.device
         t0 = time.perf_counter()
         self.state, out = self.sampler.step(self.state, ids)
-        _sync(dev)
+        synchronize(dev)
         t1 = time.perf_counter()
         frames = self.world.decode(out["latent"]).cpu().numpy()
         t2 = time.perf_counter()
@@ -279,8 +279,3 @@ class Simulator:
             cache.v[i][idx] = new.v[i]
         cache.slot_frame[idx] = new.slot_frame
         self.state.positions[idx] = sub.positions
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
