@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate a shipped world: collect -> codec -> teacher -> distil -> eval -> package.
+# Regenerate a shipped world: collect -> codec -> teacher -> distil -> refine -> eval -> package.
 #
 #   scripts/train_world.sh carracing            # the default world
 #   scripts/train_world.sh doom                 # the game world
@@ -9,7 +9,7 @@
 # continues where it stopped and skips finished stages. Budgets are environment variables, so a GPU machine
 # can use a bigger recipe than a CPU one (the model card records what was used):
 #   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
-#   THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)  EXTRA (more key=value overrides for `worldsim train`)
+#   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)  EXTRA (more key=value overrides for `worldsim train`)
 set -euo pipefail
 
 WORLD=${1:?usage: scripts/train_world.sh WORLD}
@@ -17,6 +17,7 @@ FRAMES=${FRAMES:-100000}
 WORKERS=${WORKERS:-2}
 CODEC_STEPS=${CODEC_STEPS:-3000}
 DISTILL_STEPS=${DISTILL_STEPS:-2000}
+REFINE_STEPS=${REFINE_STEPS:-2000}
 THREADS=${THREADS:-2}
 DEVICE=${DEVICE:-auto}
 RUNS=${RUNS:-runs/$WORLD}
@@ -45,13 +46,21 @@ stage "distil ($DISTILL_STEPS steps)"
 worldsim distill "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/student" --steps "$DISTILL_STEPS" \
   --device "$DEVICE" threads="$THREADS"
 
+SHIP=$RUNS/student/world.safetensors
+if (( REFINE_STEPS > 0 )); then
+  stage "refine ($REFINE_STEPS steps)"
+  worldsim refine "$SHIP" --data "$DATA" --out "$RUNS/refined" --steps "$REFINE_STEPS" --device "$DEVICE" \
+    threads="$THREADS"
+  SHIP=$RUNS/refined/world.safetensors
+fi
+
 stage "eval"
 for steps in 4 2 1; do
-  worldsim eval "$RUNS/student/world.safetensors" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" \
+  worldsim eval "$SHIP" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" \
     --device "$DEVICE"
 done
 worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE"
 
 stage "package"
-python scripts/package_world.py "$RUNS/student/world.safetensors" --data "$DATA" --name "$WORLD"
-python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA"
+python scripts/package_world.py "$SHIP" --data "$DATA" --name "$WORLD"
+python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA" --student "$SHIP"

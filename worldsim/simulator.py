@@ -235,7 +235,7 @@ class Simulator:
         self.state, out = self.sampler.step(self.state, ids)
         synchronize(dev)
         t1 = time.perf_counter()
-        frames = self.world.decode(out["latent"]).cpu().numpy()
+        frames = self.world.decode(out["latent"], self.frames).cpu().numpy()
         t2 = time.perf_counter()
         self.frames = frames
         return StepResult(

@@ -77,10 +77,18 @@ class WorldModel(torch.nn.Module):
         return z.reshape(*lead, *z.shape[1:])
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents ``(..., C, h, w)`` -> uint8 frames ``(..., H, W, 3)`` (on the model's device)."""
+    def decode(self, latents: torch.Tensor, prev: np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
+        """Latents ``(..., C, h, w)`` -> uint8 frames ``(..., H, W, 3)`` (on the model's device).
+
+        ``prev`` (uint8 ``(..., H, W, 3)``, same leading shape) is the frame shown before each one; a codec with
+        a refiner uses it to restore detail the latent cannot hold (pass it whenever it is known).
+        """
         lead = latents.shape[:-3]
-        x = self.codec.decode(latents.reshape(-1, *latents.shape[-3:]))
+        p = None
+        if prev is not None and self.codec.has_refiner:
+            p = to_model(prev).to(self.device)
+            p = p.reshape(-1, *p.shape[-3:])
+        x = self.codec.decode(latents.reshape(-1, *latents.shape[-3:]), p)
         return to_uint8(x).reshape(*lead, *x.shape[-2:], 3)
 
     def save(self, path: str | Path, **metadata: Any) -> None:

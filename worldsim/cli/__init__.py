@@ -22,6 +22,7 @@ COMMANDS = {
     "train-codec": "train_codec",
     "train": "train",
     "distill": "distill",
+    "refine": "refine",
     "eval": "eval",
     "bench": "bench",
     "export": "export",

@@ -53,6 +53,9 @@ class CodecConfig:
             The first entries cost the most per channel: they run at the highest resolution.
         decoder_blocks: Residual blocks per decoder stage ``1 .. n``.
         norm_groups: GroupNorm groups (capped by the channel count: ``gcd(channels, norm_groups)``).
+        refiner_channels: Width of the :class:`Refiner` at half resolution (twice that at quarter resolution);
+            0 means no refiner: frames are decoded from their latent alone.
+        refiner_blocks: Residual blocks of the refiner at each of its two resolutions.
     """
 
     height: int = 64
@@ -65,6 +68,8 @@ class CodecConfig:
     decoder_channels: tuple[int, ...] = (24, 48, 96)
     decoder_blocks: tuple[int, ...] = (0, 1, 1)
     norm_groups: int = 8
+    refiner_channels: int = 0
+    refiner_blocks: int = 2
 
     def __post_init__(self) -> None:
         ds = self.downsample
@@ -89,6 +94,8 @@ class CodecConfig:
             raise ValueError(f"latent_channels must be >= 1, got {self.latent_channels}")
         if self.norm_groups < 1:
             raise ValueError(f"norm_groups must be >= 1, got {self.norm_groups}")
+        if self.refiner_channels < 0 or self.refiner_blocks < 0:
+            raise ValueError("refiner_channels and refiner_blocks must be >= 0")
 
     @property
     def num_stages(self) -> int:
@@ -204,6 +211,37 @@ class Decoder(nn.Module):
         return self.net(z)
 
 
+class Refiner(nn.Module):
+    """Sharpens a decoded frame with the frame before it: ``x = x0 + delta(x0, prev)``.
+
+    A latent grid 8x smaller than the frame cannot hold every pixel, but most pixels of a frame are where they
+    were one frame earlier, and the previous frame is always at hand (a real context frame, or the one just
+    shown). The refiner sees the plain decoding ``x0``, the previous frame and their difference, and predicts a
+    correction at half resolution (pixel-unshuffled, like the decoder's last layer) with one quarter-resolution
+    level for motion wider than a few pixels. Its last convolution starts at zero, so an untrained refiner
+    returns ``x0`` unchanged: adding one never makes a codec worse before training.
+    """
+
+    def __init__(self, cfg: CodecConfig) -> None:
+        super().__init__()
+        c, g, n = cfg.refiner_channels, cfg.norm_groups, cfg.refiner_blocks
+        self.inp = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(3 * 3 * 4, c, 3, padding=1))
+        self.down = nn.Sequential(
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), *[ResBlock(2 * c, 2 * c, g) for _ in range(n)]
+        )
+        self.up = Upsample(2 * c, c)
+        self.blocks = nn.Sequential(*[ResBlock(c, c, g) for _ in range(n)])
+        self.out = nn.Sequential(_norm(c, g), nn.SiLU(), nn.Conv2d(c, 3 * 4, 3, padding=1), nn.PixelShuffle(2))
+        nn.init.zeros_(self.out[2].weight)
+        nn.init.zeros_(self.out[2].bias)
+
+    def forward(self, x0: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
+        """``x0``, ``prev``: (B, 3, H, W) in ``[-1, 1]`` -> refined frames (B, 3, H, W)."""
+        h = self.inp(torch.cat([x0, prev, prev - x0], 1))
+        h = h + self.up(self.down(h))
+        return x0 + self.out(self.blocks(h))
+
+
 class FrameCodec(nn.Module):
     """Frame autoencoder with normalised continuous latents.
 
@@ -221,6 +259,7 @@ class FrameCodec(nn.Module):
         self.config = config or CodecConfig()
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
+        self.refiner = Refiner(self.config) if self.config.refiner_channels else None
         c = self.config.latent_channels
         self.register_buffer("latent_mean", torch.zeros(c))
         self.register_buffer("latent_std", torch.ones(c))
@@ -236,21 +275,34 @@ class FrameCodec(nn.Module):
         """Frames ``(B, 3, H, W)`` in ``[-1, 1]`` -> un-normalised latents ``(B, C, h, w)``."""
         return self.encoder(x)
 
-    def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        """Un-normalised latents ``(B, C, h, w)`` -> frames ``(B, 3, H, W)``, roughly in ``[-1, 1]``."""
-        return self.decoder(z)
+    @property
+    def has_refiner(self) -> bool:
+        """Whether :meth:`decode` can use the previous frame (see :class:`Refiner`)."""
+        return self.refiner is not None
+
+    def decode_raw(self, z: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
+        """Un-normalised latents ``(B, C, h, w)`` -> frames ``(B, 3, H, W)``, roughly in ``[-1, 1]``.
+
+        ``prev`` (B, 3, H, W) in ``[-1, 1]`` is the frame before each one; with a refiner it sharpens the
+        result, without one (or when ``prev`` is None) it is ignored.
+        """
+        x = self.decoder(z)
+        if self.refiner is not None and prev is not None:
+            x = self.refiner(x, prev)
+        return x
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Frames ``(B, 3, H, W)`` in ``[-1, 1]`` -> normalised latents ``(B, C, h, w)``."""
         z = self.encoder(x)
         return (z - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
         """Normalised latents ``(B, C, h, w)`` -> frames ``(B, 3, H, W)``, roughly in ``[-1, 1]``.
 
-        The output is not clamped (training sees the raw values); :func:`to_uint8` clamps for display.
+        ``prev`` is the previous frame of each, as in :meth:`decode_raw`. The output is not clamped (training
+        sees the raw values); :func:`to_uint8` clamps for display.
         """
-        return self.decoder(z * self.latent_std[:, None, None] + self.latent_mean[:, None, None])
+        return self.decode_raw(z * self.latent_std[:, None, None] + self.latent_mean[:, None, None], prev)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruct frames: ``decode(encode(x))``."""
@@ -290,10 +342,11 @@ class FrameCodec(nn.Module):
         return self.latent_mean.clone(), self.latent_std.clone()
 
     def num_params(self) -> dict[str, int]:
-        """Parameter counts of ``encoder``, ``decoder`` and ``total``."""
+        """Parameter counts of ``encoder``, ``decoder``, ``refiner`` (0 without one) and ``total``."""
         enc = sum(p.numel() for p in self.encoder.parameters())
         dec = sum(p.numel() for p in self.decoder.parameters())
-        return {"encoder": enc, "decoder": dec, "total": enc + dec}
+        ref = sum(p.numel() for p in self.refiner.parameters()) if self.refiner is not None else 0
+        return {"encoder": enc, "decoder": dec, "refiner": ref, "total": enc + dec + ref}
 
     def save(self, path: str | Path, **metadata: Any) -> None:
         """Atomically write a ``codec`` checkpoint: weights, latent statistics, config and ``metadata``."""
@@ -336,7 +389,9 @@ def time_codec(
     x = torch.zeros(batch_size, 3, codec.config.height, codec.config.width, device=device)
     z = torch.zeros(batch_size, *codec.latent_shape, device=device)
     result = {}
-    for name, fn, arg in (("encode", codec.encode, x), ("decode", codec.decode, z)):
+    # A refiner runs on every displayed frame, after the frame before it: time decoding with it.
+    decode = (lambda z: codec.decode(z, x)) if codec.has_refiner else codec.decode
+    for name, fn, arg in (("encode", codec.encode, x), ("decode", decode, z)):
         times: list[float] = []
         deadline = time.perf_counter() + max_seconds
         for i in range(warmup + repeats):

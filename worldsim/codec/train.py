@@ -229,37 +229,39 @@ def _losses(
     return cfg.mse_weight * mse + cfg.l1_weight * l1 + cfg.latent_penalty * lat, mse, l1, lat
 
 
-def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: convolution weights decayed, norms and biases not."""
     # Decaying GroupNorm scales and biases only fights the normalisation; decay convolution weights only.
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-class _MetricsLog:
-    """``codec_metrics.csv``: appended row by row; rows past the resumed step are dropped first."""
+class MetricsLog:
+    """A metrics CSV appended row by row; rows past the resumed step are dropped first."""
 
-    def __init__(self, path: Path, resume_step: int) -> None:
+    def __init__(self, path: Path, resume_step: int, columns: tuple[str, ...] = METRIC_COLUMNS) -> None:
         self.path = path
+        self.columns = columns
         rows: list[dict[str, str]] = []
         if path.is_file():
             with open(path, newline="") as f:
                 rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_bytes(path, buf.getvalue().encode())
         #: Latest value of every column in the kept rows (what a finished run reports when re-run).
         self.last: dict[str, Any] = {}
         for r in rows:
-            self.last.update({k: float(v) for k, v in r.items() if k in METRIC_COLUMNS and k != "step" and v})
+            self.last.update({k: float(v) for k, v in r.items() if k in columns and k != "step" and v})
 
     def append(self, row: dict[str, Any]) -> None:
         """Append one row (missing columns stay empty)."""
         values = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
         with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, METRIC_COLUMNS, extrasaction="ignore", lineterminator="\n").writerow(values)
+            csv.DictWriter(f, self.columns, extrasaction="ignore", lineterminator="\n").writerow(values)
 
 
 def _check_resumable(path: Path, meta: dict[str, Any], cfg: CodecTrainConfig, codec_cfg: CodecConfig) -> None:
@@ -324,7 +326,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
 
     torch.manual_seed(cfg.seed)
     model = FrameCodec(codec_cfg).to(device)
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.99))
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.99))
     state_path = out / STATE_FILE
     step, train_seconds = 0, 0.0
     if state_path.exists():
@@ -334,7 +336,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
         load_optimizer(opt, tensors, meta["optimizer"], prefix="optim.")
         step, train_seconds = int(meta["step"]), float(meta.get("train_seconds", 0.0))
         log.info("resuming %s from step %d of %d", state_path, step, cfg.steps)
-    metrics = _MetricsLog(out / METRICS_FILE, step)
+    metrics = MetricsLog(out / METRICS_FILE, step)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
 
     def save_state() -> None:

@@ -88,7 +88,13 @@ def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, id
     from worldsim.eval.idm import accuracy
     from worldsim.eval.metrics import psnr
 
-    recon = np.stack([world.decode(world.encode(f)).cpu().numpy() for f in frames])
+    # Decoded in order, each frame after the one decoded before it, from the real last context frame: the
+    # way generated frames are decoded, so a codec's refiner gets no real frames a rollout would not have.
+    latents = world.encode(frames[:, 1:])  # (E, T, C, h, w)
+    shown = [np.asarray(frames[:, 0])]
+    for t in range(latents.shape[1]):
+        shown.append(world.decode(latents[:, t], shown[-1]).cpu().numpy())
+    recon = np.stack(shown, 1)
     h, w = frames.shape[2:4]
     a, b = recon[:, :-1].reshape(-1, h, w, 3), recon[:, 1:].reshape(-1, h, w, 3)
     return {

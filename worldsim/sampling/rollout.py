@@ -53,9 +53,11 @@ def open_loop(
     )
     acts = torch.as_tensor(np.asarray(actions)).long().to(dev)
     frames, rewards, terms = [], [], []
+    shown = np.asarray(context_frames[:, -1])  # the frame before the next one, for the codec's refiner
     for i in tqdm(range(acts.shape[1]), desc="rollout", unit="frame", disable=not progress):
         state, out = sampler.step(state, acts[:, i])
-        frames.append(world.decode(out["latent"]).cpu().numpy())
+        shown = world.decode(out["latent"], shown).cpu().numpy()
+        frames.append(shown)
         rewards.append(out["reward"].float().cpu().numpy())
         terms.append(out["term_prob"].float().cpu().numpy())
     return {"frames": np.stack(frames, 1), "reward": np.stack(rewards, 1), "term_prob": np.stack(terms, 1)}

@@ -25,9 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def codec_digest(codec: FrameCodec) -> str:
-    """Hash of the codec's weights and normalisation (what the cached latents depend on)."""
+    """Hash of the codec's weights and normalisation (what the cached latents depend on).
+
+    The refiner only acts on decoding, so it is left out: adding one keeps a world's cached latents valid.
+    """
     h = hashlib.sha256()
     for k, v in sorted(codec.state_dict().items()):
+        if k.startswith("refiner."):
+            continue
         h.update(k.encode())
         h.update(v.detach().cpu().float().numpy().tobytes())
     return h.hexdigest()[:16]
