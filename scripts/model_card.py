@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "codec": {k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "latent_shape", "train_seconds")},
         "teacher": {k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config")},
-        "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "sampling")},
+        "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "sampling", "refiner")},
         "evaluation": {row["name"]: row["report"] for row in rows},
         "stability": stability,
         "cpu_speed": speed,
@@ -150,6 +150,16 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(out / "README.md", _markdown(card, args).encode())
     print(f"model card: {out / 'README.md'}")
     return 0
+
+
+def _refiner_line(r: dict[str, Any] | None) -> str:
+    if not r:
+        return "- No refiner: each frame is decoded from its latent alone."
+    return (
+        f"- Refiner (`worldsim refine`): decodes each frame after the one shown before it; {r.get('steps')} steps,\n"
+        f"  {r.get('train_seconds', 0) / 3600:.1f} h; PSNR of 16-frame validation chains decoded from real latents: "
+        f"{r.get('val_psnr', 0):.2f} dB refined, {r.get('val_psnr_plain', 0):.2f} dB plain."
+    )
 
 
 def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
@@ -180,7 +190,7 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
   {hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
   default {(s.get("sampling") or {}).get("steps")} denoising steps.
-
+{_refiner_line(s.get("refiner"))}
 ## Evaluation (held-out episodes, open loop, 64 frames)
 {_fmt_table(rows)}
 

@@ -111,10 +111,12 @@ def _time_stream(sampler, codec, ctx, actions: np.ndarray, warmup: int, device) 
     t0 = time.perf_counter()
     state = sampler.start(ctx, torch.zeros(b, ctx.shape[1], dtype=torch.long, device=device))
     lat = []
+    h, w = codec.config.height, codec.config.width
+    shown = torch.zeros(b, 3, h, w, device=device)  # a refiner decodes each frame after the previous one
     for i, a in enumerate(actions):
         start = time.perf_counter()
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
-        codec.decode(out["latent"])
+        shown = codec.decode(out["latent"], shown)
         synchronize(device)
         lat.append(time.perf_counter() - start)
         if i + 1 == warmup:

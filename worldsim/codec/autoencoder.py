@@ -56,6 +56,8 @@ class CodecConfig:
         refiner_channels: Width of the :class:`Refiner` at half resolution (twice that at quarter resolution);
             0 means no refiner: frames are decoded from their latent alone.
         refiner_blocks: Residual blocks of the refiner at each of its two resolutions.
+        refiner_gate: The refiner also predicts a per-pixel gate between its output and the previous frame, so
+            pixels that did not change can be copied exactly (a static frame then decodes bit for bit).
     """
 
     height: int = 64
@@ -70,6 +72,7 @@ class CodecConfig:
     norm_groups: int = 8
     refiner_channels: int = 0
     refiner_blocks: int = 2
+    refiner_gate: bool = False
 
     def __post_init__(self) -> None:
         ds = self.downsample
@@ -220,7 +223,13 @@ class Refiner(nn.Module):
     correction at half resolution (pixel-unshuffled, like the decoder's last layer) with one quarter-resolution
     level for motion wider than a few pixels. Its last convolution starts at zero, so an untrained refiner
     returns ``x0`` unchanged: adding one never makes a codec worse before training.
+
+    With ``refiner_gate`` the output is ``prev + g * (x0 + delta - prev)`` with a per-pixel gate ``g`` in
+    (0, 1) that starts open (``g`` = 1 - 5e-5, far below one uint8 level): where ``g`` closes, the previous
+    frame's pixels come through exactly instead of being re-synthesised from the latent.
     """
+
+    GATE_INIT = 10.0  # initial gate logit: sigmoid(10) = 1 - 4.5e-5
 
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
@@ -231,15 +240,24 @@ class Refiner(nn.Module):
         )
         self.up = Upsample(2 * c, c)
         self.blocks = nn.Sequential(*[ResBlock(c, c, g) for _ in range(n)])
-        self.out = nn.Sequential(_norm(c, g), nn.SiLU(), nn.Conv2d(c, 3 * 4, 3, padding=1), nn.PixelShuffle(2))
+        self.gate = cfg.refiner_gate
+        out = (3 + self.gate) * 4  # delta (and gate logit) for each of the 4 pixels of a half-resolution cell
+        self.out = nn.Sequential(_norm(c, g), nn.SiLU(), nn.Conv2d(c, out, 3, padding=1), nn.PixelShuffle(2))
         nn.init.zeros_(self.out[2].weight)
         nn.init.zeros_(self.out[2].bias)
+        if self.gate:
+            with torch.no_grad():
+                self.out[2].bias.view(-1, 4)[3].fill_(self.GATE_INIT)  # PixelShuffle reads channels in groups of 4
 
     def forward(self, x0: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
         """``x0``, ``prev``: (B, 3, H, W) in ``[-1, 1]`` -> refined frames (B, 3, H, W)."""
         h = self.inp(torch.cat([x0, prev, prev - x0], 1))
         h = h + self.up(self.down(h))
-        return x0 + self.out(self.blocks(h))
+        out = self.out(self.blocks(h))
+        if not self.gate:
+            return x0 + out
+        g = torch.sigmoid(out[:, 3:])
+        return prev + g * (x0 + out[:, :3] - prev)
 
 
 class FrameCodec(nn.Module):

@@ -80,6 +80,7 @@ class RefineConfig:
         grad_clip: Maximum global gradient norm.
         channels: Refiner width at half resolution (``CodecConfig.refiner_channels``).
         blocks: Refiner residual blocks per resolution.
+        gate: Let the refiner copy unchanged pixels of the previous frame exactly (``CodecConfig.refiner_gate``).
         self_prev: Fraction of samples whose previous frame is the refiner's own decoding (see the module doc).
         log_every: Steps between metric rows.
         eval_every: Steps between validation evaluations.
@@ -103,6 +104,7 @@ class RefineConfig:
     grad_clip: float = 1.0
     channels: int = 32
     blocks: int = 2
+    gate: bool = True
     self_prev: float = 0.5
     log_every: int = 50
     eval_every: int = 500
@@ -223,7 +225,9 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     if ds.schema.fingerprint != world.schema.fingerprint:
         raise DatasetError(f"{cfg.data} records {ds.schema.world} actions, not those of {cfg.world}; use its dataset")
     base = world.codec
-    codec_cfg = dataclasses.replace(base.config, refiner_channels=cfg.channels, refiner_blocks=cfg.blocks)
+    codec_cfg = dataclasses.replace(
+        base.config, refiner_channels=cfg.channels, refiner_blocks=cfg.blocks, refiner_gate=cfg.gate
+    )
     torch.manual_seed(cfg.seed)
     codec = FrameCodec(codec_cfg).to(device)
     state = {k: v for k, v in base.state_dict().items() if not k.startswith("refiner.")}
@@ -332,8 +336,10 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     ev = evaluate_chain(codec, val_frames, val_latents)
     speed = time_codec(copy.deepcopy(codec).cpu(), batch_size=1)
     world.codec = codec
-    world.save(out / WORLD_FILE, refiner={"steps": cfg.steps, "train_seconds": round(train_seconds, 1),
-                                           "val_psnr": ev["refined"], "data": str(ds.root)})  # fmt: skip
+    world.save(out / WORLD_FILE, refiner={
+        "steps": cfg.steps, "train_seconds": round(train_seconds, 1), "val_psnr": ev["refined"],
+        "val_psnr_plain": ev["plain"], "val_psnr_copy_last": ev["copy_last"], "data": str(ds.root),
+    })  # fmt: skip
     result = {
         "step": cfg.steps, "val_psnr": ev, "val_windows": len(val_frames), "val_length": cfg.eval_length,
         "params": codec.num_params(), **speed, "train_seconds": round(train_seconds, 1), "world": ds.world,

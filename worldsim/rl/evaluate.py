@@ -75,15 +75,21 @@ class CodecFiltered:
 
         self.actor = actor
         self.model = WorldModel.load(resolve_world(world).world, "cpu")
+        self._shown: np.ndarray | None = None
 
     def reset(self, env: Any, seed: int) -> None:
         """Start the wrapped actor's episode."""
         self.actor.reset(env, seed)
+        self._shown = None
 
     def act(self, obs: np.ndarray) -> int:
-        """The wrapped actor's action on the codec's reconstruction of ``obs``."""
-        seen = self.model.decode(self.model.encode(obs[None]))[0].cpu().numpy()
-        return self.actor.act(seen)
+        """The wrapped actor's action on the codec's reconstruction of ``obs``.
+
+        Decoded after the previous reconstruction, as the world decodes its frames (see the codec's refiner).
+        """
+        prev = None if self._shown is None else self._shown[None]
+        self._shown = self.model.decode(self.model.encode(obs[None]), prev)[0].cpu().numpy()
+        return self.actor.act(self._shown)
 
 
 @dataclass
