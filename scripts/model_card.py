@@ -65,7 +65,7 @@ def _fmt_table(rows: list[dict[str, Any]]) -> str:
         )
     if rows and "codec_ceiling" in rows[0]["report"]:
         c = rows[0]["report"]["codec_ceiling"]
-        lines.append(f"| codec ceiling (real frames through the codec) | - | {c['psnr']:.2f} (all) | | | "
+        lines.append(f"| codec ceiling (real frames through the codec) | - | {c['psnr']:.2f} (all) | | | | "
                      f"{c['idm_accuracy']:.3f} / - | - |")  # fmt: skip
     return "\n".join(lines)
 
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stability-streams", type=int, default=4)
     p.add_argument("--notes", default="", help="markdown file appended as 'Notes and limitations'")
     p.add_argument("--reuse-stability", action="store_true", help="keep the stability result of the existing card.json")
+    p.add_argument("--reuse-speed", action="store_true", help="keep the CPU speed result of the existing card.json")
     args = p.parse_args(argv)
 
     runs = Path(args.runs) if args.runs else None
@@ -127,9 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("measuring closed-loop stability ...", file=sys.stderr)
         stability = closed_loop_stability(sim, real_color_stats(ds), frames=args.stability_frames)
-    print("measuring CPU speed ...", file=sys.stderr)
-    default_steps = sim.world.sampling.steps
-    speed = [_cpu_fps(args.name, default_steps, la) for la in (0, 2)] + [_cpu_fps(args.name, 1, 2)]
+    if args.reuse_speed and old.is_file():
+        speed = json.loads(old.read_text())["cpu_speed"]
+    else:
+        print("measuring CPU speed ...", file=sys.stderr)
+        default_steps = sim.world.sampling.steps
+        speed = [_cpu_fps(args.name, default_steps, la) for la in (0, 2)] + [_cpu_fps(args.name, 1, 2)]
 
     card = {
         "name": args.name,
@@ -191,6 +195,7 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
   {hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
   default {(s.get("sampling") or {}).get("steps")} denoising steps.
 {_refiner_line(s.get("refiner"))}
+
 ## Evaluation (held-out episodes, open loop, 64 frames)
 {_fmt_table(rows)}
 
@@ -214,7 +219,7 @@ GPU figures: see `docs/benchmarks.md`.
 
 ## Files
 {chr(10).join(f"- `{k}`: {v} MB" for k, v in sorted(card["files"].items()))}
-{("## Notes and limitations" + chr(10) + notes) if notes else ""}"""
+{(chr(10) + "## Notes and limitations" + chr(10) + chr(10) + notes) if notes else ""}"""
 
 
 if __name__ == "__main__":

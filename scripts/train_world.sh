@@ -55,11 +55,16 @@ if (( REFINE_STEPS > 0 )); then
 fi
 
 stage "eval"
+# The first evaluation trains the inverse-dynamics classifier; the others reuse it, so their rows compare.
+IDM=$RUNS/eval-student4/idm.safetensors
 for steps in 4 2 1; do
+  idm_args=()
+  [[ -f $IDM ]] && idm_args=(--idm "$IDM")
   worldsim eval "$SHIP" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" \
-    --device "$DEVICE"
+    --device "$DEVICE" "${idm_args[@]}"
 done
-worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE"
+worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE" \
+  --idm "$IDM"
 
 stage "package"
 python scripts/package_world.py "$SHIP" --data "$DATA" --name "$WORLD"
