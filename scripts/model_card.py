@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     evals = (
         dict(e.split("=", 1) for e in args.eval)
         if args.eval
-        else {f"student, {s} steps": runs / f"eval-student{s}" for s in (4, 2, 1)} | {"teacher": runs / "eval-teacher"}
+        else {f"student, {s} step{'s' * (s > 1)}": runs / f"eval-student{s}" for s in (4, 2, 1)}
+        | {"teacher": runs / "eval-teacher"}
     )
     evals = {k: Path(v) for k, v in evals.items()}
 
@@ -162,7 +163,8 @@ def _refiner_line(r: dict[str, Any] | None) -> str:
     return (
         f"- Refiner (`worldsim refine`): decodes each frame after the one shown before it; {r.get('steps')} steps,\n"
         f"  {r.get('train_seconds', 0) / 3600:.1f} h; PSNR of 16-frame validation chains decoded from real latents: "
-        f"{r.get('val_psnr', 0):.2f} dB refined, {r.get('val_psnr_plain', 0):.2f} dB plain."
+        f"{r.get('val_psnr', 0):.2f} dB"
+        + (f" refined, {r['val_psnr_plain']:.2f} dB plain." if "val_psnr_plain" in r else ".")
     )
 
 
