@@ -200,7 +200,7 @@ def train_refiner(cfg: RefineConfig, progress: bool = True, stop_at: int | None 
     """Train (or resume) a refiner for ``cfg.world``'s codec and write the world with it (module docstring).
 
     Returns:
-        ``refine_eval.json``'s content plus the path ``world``; after ``stop_at``, what is known so far.
+        ``refine_eval.json``'s content plus the path ``world_file``; after ``stop_at``, what is known so far.
 
     Raises:
         CheckpointError: The world file is missing or corrupt, or the run directory holds another world's run.
