@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 from worldsim.errors import ConfigError
@@ -21,3 +24,18 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so a clock read after it measures the work (no-op on the CPU)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` CPU threads for torch (0 keeps the current count), then restore the count.
+
+    A library call must not leave the process reconfigured.
+    """
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

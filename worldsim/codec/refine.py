@@ -46,7 +46,7 @@ from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, t
 from worldsim.codec.train import MetricsLog, lr_at, param_groups
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
-from worldsim.device import resolve_device
+from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import CheckpointError, DatasetError, Error
 from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.training.latents import codec_digest, encode_dataset
@@ -206,13 +206,8 @@ def train_refiner(cfg: RefineConfig, progress: bool = True, stop_at: int | None 
         CheckpointError: The world file is missing or corrupt, or the run directory holds another world's run.
         DatasetError: The dataset is missing or is not the world's.
     """
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, progress, stop_at)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, Any]:

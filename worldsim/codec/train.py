@@ -43,7 +43,7 @@ from worldsim.checkpoint import (
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
-from worldsim.device import resolve_device
+from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import ConfigError, DatasetError, Error
 from worldsim.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
 
@@ -298,13 +298,8 @@ def train_codec(cfg: CodecTrainConfig, progress: bool = True, stop_at: int | Non
         DatasetError: The dataset is missing, unreadable or has no training frames.
         ConfigError: Bad settings, or ``out`` holds a run of another codec architecture.
     """
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         return _train(cfg, progress, stop_at)
-    finally:
-        torch.set_num_threads(threads)  # a library call must not leave the process reconfigured
 
 
 def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[str, Any]:
