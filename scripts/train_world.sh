@@ -23,6 +23,9 @@ DEVICE=${DEVICE:-auto}
 RUNS=${RUNS:-runs/$WORLD}
 DATA=${DATA:-data/$WORLD}
 CONFIG=${CONFIG:-configs/$WORLD.yaml}
+# Optional per-world recipes for the codec and the refiner (e.g. a loss weight on an instrument strip).
+CODEC_CONFIG=${CODEC_CONFIG:-configs/codec/$WORLD.yaml}
+REFINE_CONFIG=${REFINE_CONFIG:-configs/refine/$WORLD.yaml}
 EXTRA=${EXTRA:-}
 
 stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
@@ -33,7 +36,10 @@ worldsim data validate "$DATA"
 
 stage "codec ($CODEC_STEPS steps)"
 if [[ ! -f $RUNS/codec/codec_eval.json ]] || ! grep -q "\"step\": $CODEC_STEPS," "$RUNS/codec/codec_eval.json"; then
-  worldsim train-codec "$DATA" --out "$RUNS/codec" --steps "$CODEC_STEPS" --threads "$THREADS" --device "$DEVICE"
+  codec_args=()
+  [[ -f $CODEC_CONFIG ]] && codec_args=(--config "$CODEC_CONFIG")
+  worldsim train-codec "$DATA" --out "$RUNS/codec" --steps "$CODEC_STEPS" --threads "$THREADS" --device "$DEVICE" \
+    "${codec_args[@]}"
 fi
 
 stage "teacher"
@@ -49,8 +55,10 @@ worldsim distill "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/s
 SHIP=$RUNS/student/world.safetensors
 if (( REFINE_STEPS > 0 )); then
   stage "refine ($REFINE_STEPS steps)"
+  refine_args=()
+  [[ -f $REFINE_CONFIG ]] && refine_args=(--config "$REFINE_CONFIG")
   worldsim refine "$SHIP" --data "$DATA" --out "$RUNS/refined" --steps "$REFINE_STEPS" --device "$DEVICE" \
-    threads="$THREADS"
+    "${refine_args[@]}" threads="$THREADS"
   SHIP=$RUNS/refined/world.safetensors
 fi
 

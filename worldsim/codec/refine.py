@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from worldsim.checkpoint import (
@@ -43,6 +42,7 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, to_uint8
+from worldsim.codec.loss import check_region, pixel_weights, reconstruction_loss
 from worldsim.codec.train import MetricsLog, lr_at, param_groups
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
@@ -82,6 +82,9 @@ class RefineConfig:
         blocks: Refiner residual blocks per resolution.
         gate: Let the refiner copy unchanged pixels of the previous frame exactly (``CodecConfig.refiner_gate``).
         self_prev: Fraction of samples whose previous frame is the refiner's own decoding (see the module doc).
+        region: ``(top, bottom, left, right)`` fractions of the frame weighted ``region_weight`` times more in the
+            loss (see :mod:`worldsim.codec.loss`; use the codec's recipe); empty = all pixels alike.
+        region_weight: Loss weight of ``region`` relative to the rest of the frame.
         log_every: Steps between metric rows.
         eval_every: Steps between validation evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -106,6 +109,8 @@ class RefineConfig:
     blocks: int = 2
     gate: bool = True
     self_prev: float = 0.5
+    region: tuple[float, ...] = ()
+    region_weight: float = 1.0
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 250
@@ -120,6 +125,7 @@ class RefineConfig:
             raise ValueError("steps >= 0, batch_size >= 1, channels >= 1 and blocks >= 0 are required")
         if not 0.0 <= self.self_prev <= 1.0:
             raise ValueError(f"self_prev must be in [0, 1], got {self.self_prev}")
+        check_region(self.region, self.region_weight)
         if min(self.log_every, self.eval_every, self.ckpt_every, self.eval_windows) < 1 or self.eval_length < 2:
             raise ValueError("log_every, eval_every, ckpt_every, eval_windows >= 1 and eval_length >= 2 are required")
 
@@ -268,6 +274,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
 
     last: dict[str, Any] = dict(metrics.last)
     params = list(codec.refiner.parameters())
+    weights = pixel_weights(codec.config.height, codec.config.width, cfg.region, cfg.region_weight, device)
     sums, window_steps, window_start = torch.zeros(2, dtype=torch.float64), 0, time.perf_counter()
     with tqdm(total=cfg.steps, initial=step, desc="train refiner", unit="step", disable=not progress) as bar:
         while step < end:
@@ -282,8 +289,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
                 use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
                 prev = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
             y = codec.refiner(plain0, prev)
-            mse = F.mse_loss(y, x0)
-            loss = mse + F.l1_loss(y, x0)
+            loss, mse, _ = reconstruction_loss(y, x0, weights)
             lr = lr_at(cfg, step)  # type: ignore[arg-type]  # same schedule fields as the codec's
             for g in opt.param_groups:
                 g["lr"] = lr

@@ -1,10 +1,11 @@
 """Training the frame codec on a recorded dataset: ``worldsim train-codec``.
 
 Batches are random frames of the train split, read straight from the memory-mapped shards (the dataset is
-never loaded into RAM). The loss is MSE + L1 on pixels in ``[-1, 1]`` plus a small L2 penalty on the raw
-latents. The batch of step ``s`` depends only on ``(seed, s)``, so on CPU a run is deterministic for a seed
-and dataset, and resuming from ``codec_state.safetensors`` gives bit-identical weights to an uninterrupted
-run (as long as the dataset has not grown in between: new shards change which frames are drawn).
+never loaded into RAM). The loss is MSE + L1 on pixels in ``[-1, 1]`` (optionally weighting one frame region
+more, see :mod:`worldsim.codec.loss`) plus a small L2 penalty on the raw latents. The batch of step ``s``
+depends only on ``(seed, s)``, so on CPU a run is deterministic for a seed and dataset, and resuming from
+``codec_state.safetensors`` gives bit-identical weights to an uninterrupted run (as long as the dataset has
+not grown in between: new shards change which frames are drawn).
 
 Files in the run directory:
     codec_state.safetensors  train state (weights, optimizer, step), rewritten every ``ckpt_every`` steps.
@@ -29,7 +30,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from worldsim.checkpoint import (
@@ -41,6 +41,7 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
+from worldsim.codec.loss import check_region, pixel_weights, reconstruction_loss
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
@@ -87,6 +88,9 @@ class CodecTrainConfig:
         mse_weight: Weight of the pixel MSE.
         l1_weight: Weight of the pixel L1 (sharper edges than MSE alone).
         latent_penalty: Weight of the mean squared raw latent; keeps the latent scale from drifting.
+        region: ``(top, bottom, left, right)`` fractions of the frame whose pixels weigh ``region_weight`` times
+            more in the loss (e.g. an instrument strip the actions show up in); empty = all pixels alike.
+        region_weight: Loss weight of ``region`` relative to the rest of the frame.
         log_every: Steps between metric rows (and progress-bar updates).
         eval_every: Steps between validation-PSNR evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -110,6 +114,8 @@ class CodecTrainConfig:
     mse_weight: float = 1.0
     l1_weight: float = 1.0
     latent_penalty: float = 1e-4
+    region: tuple[float, ...] = ()
+    region_weight: float = 1.0
     log_every: int = 50
     eval_every: int = 1000
     ckpt_every: int = 500
@@ -130,6 +136,7 @@ class CodecTrainConfig:
             raise ValueError("warmup_steps and threads must be >= 0 and grad_clip > 0")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_region(self.region, self.region_weight)
 
 
 class FrameSampler:
@@ -218,15 +225,20 @@ def codec_config_for(cfg: CodecConfig, ds: Dataset) -> CodecConfig:
 
 
 def _losses(
-    model: FrameCodec, x: torch.Tensor, cfg: CodecTrainConfig, use_bf16: bool
+    model: FrameCodec, x: torch.Tensor, cfg: CodecTrainConfig, weights: torch.Tensor | None, use_bf16: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(loss, mse, l1, latent_l2)`` of reconstructing ``x`` ``(B, 3, H, W)``; the terms are computed in fp32."""
+    """``(loss, mse, l1, latent_l2)`` of reconstructing ``x`` ``(B, 3, H, W)``; the terms are computed in fp32.
+
+    ``weights`` (see :func:`~worldsim.codec.loss.pixel_weights`) weigh the pixels of the loss; ``mse`` and ``l1``
+    are reported unweighted.
+    """
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_bf16):
         z = model.encode_raw(x)  # (B, C, h, w)
         y = model.decode_raw(z)  # (B, 3, H, W)
     y, z = y.float(), z.float()
-    mse, l1, lat = F.mse_loss(y, x), F.l1_loss(y, x), z.pow(2).mean()
-    return cfg.mse_weight * mse + cfg.l1_weight * l1 + cfg.latent_penalty * lat, mse, l1, lat
+    rec, mse, l1 = reconstruction_loss(y, x, weights, cfg.mse_weight, cfg.l1_weight)
+    lat = z.pow(2).mean()
+    return rec + cfg.latent_penalty * lat, mse, l1, lat
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -355,6 +367,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
         last = {"step": 0, "val_psnr": evaluate_psnr(model, val_set)}
         metrics.append(last)
     params = [p for g in opt.param_groups for p in g["params"]]
+    weights = pixel_weights(codec_cfg.height, codec_cfg.width, cfg.region, cfg.region_weight, device)
     sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, mse, l1, latent, grad norm
     window_steps, window_start = 0, time.perf_counter()
     model.train()
@@ -366,7 +379,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
             lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            terms = _losses(model, x, cfg, use_bf16)  # (loss, mse, l1, latent_l2)
+            terms = _losses(model, x, cfg, weights, use_bf16)  # (loss, mse, l1, latent_l2)
             opt.zero_grad(set_to_none=True)
             terms[0].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
