@@ -2,15 +2,17 @@
 
     python scripts/package_world.py runs/carracing-student/world.safetensors --data data/carracing --name carracing
 
-Writes ``assets/<name>/world.safetensors`` (a copy), ``assets/<name>/starts.safetensors`` (start windows cut
-from validation episodes) and, with ``--teacher``, ``teacher.safetensors``. Refuses files over the asset
-budget (40 MB per file, 150 MB for all of ``assets/``). The model card (``README.md``) is written by
+Writes ``assets/<name>/world.safetensors`` (a copy; with ``--guidance``, re-saved with that default action
+guidance), ``assets/<name>/starts.safetensors`` (start windows cut from validation episodes) and, with
+``--teacher``, ``teacher.safetensors``. Refuses files over the asset budget (40 MB per file, 150 MB for all of
+``assets/``). The model card (``README.md``) is written by
 ``scripts/model_card.py`` from the evaluation reports.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 from pathlib import Path
@@ -29,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="dataset the start states are cut from")
     p.add_argument("--name", required=True, help="shipped name (assets/NAME)")
     p.add_argument("--teacher", default="", help="also ship this teacher world file")
+    p.add_argument(
+        "--guidance", type=float, help="default action-guidance scale of the shipped world (`worldsim eval --guidance`)"
+    )
     p.add_argument("--starts", type=int, default=200, help="number of start states")
     p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
     p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
@@ -44,8 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     keep = min(args.start_frames, world.dynamics.cfg.context_frames - 1)
     StartStates.from_dataset(ds, args.starts, keep, seed=0, min_offset=args.min_offset).save(out / "starts.safetensors")
+    if args.guidance is not None:  # the shipped defaults live in the world file's metadata
+        world.sampling = dataclasses.replace(world.sampling, guidance=args.guidance)
+        world.save(out / "world.safetensors")
     for src, name in ((args.world, "world.safetensors"), (args.teacher, "teacher.safetensors")):
-        if src:
+        if src and not (name == "world.safetensors" and args.guidance is not None):
             tmp = out / (name + ".tmp")
             shutil.copyfile(src, tmp)
             tmp.replace(out / name)

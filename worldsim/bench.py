@@ -48,6 +48,8 @@ class BenchConfig:
         hold_mean: Mean frames an action is held in the benchmark stream.
         device: ``auto``, ``cpu``, ``cuda``.
         seed: Seed of weights, actions and noise.
+        guidance: Action guidance scale of the timed (not the naive) path; 0 = the world's default (1 for random
+            weights). Guidance other than 1 runs every denoising pass twice.
     """
 
     world: str = ""
@@ -64,15 +66,17 @@ class BenchConfig:
     hold_mean: int = 8
     device: str = "auto"
     seed: int = 0
+    guidance: float = 0.0
 
 
-def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str]:
+def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str, float]:
+    """Dynamics, codec, a description, and the default guidance scale of what is benchmarked."""
     if cfg.world:
         from worldsim.assets import resolve_world
         from worldsim.world_model import WorldModel
 
         world = WorldModel.load(resolve_world(cfg.world).world, device)
-        return world.dynamics, world.codec, cfg.world
+        return world.dynamics, world.codec, cfg.world, world.sampling.guidance
     torch.manual_seed(cfg.seed)
     overrides = {} if cfg.preset == "nfd-310m" else {"latent_channels": 8, "latent_height": 8, "latent_width": 8}
     dyn = DynamicsTransformer(preset(cfg.preset, num_actions=cfg.num_actions, **overrides))
@@ -94,7 +98,7 @@ def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer
             encoder_blocks=(0, 1, 1, 1)[:stages],
         )  # fmt: skip
     )
-    return dyn.to(device).eval(), codec.to(device).eval(), f"random {cfg.preset}"
+    return dyn.to(device).eval(), codec.to(device).eval(), f"random {cfg.preset}", 1.0
 
 
 def action_stream(n: int, num_actions: int, hold_mean: int, seed: int) -> np.ndarray:
@@ -137,7 +141,8 @@ def _time_stream(sampler, codec, ctx, actions: np.ndarray, warmup: int, device) 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Measure every configuration; returns rows plus the naive reference and machine info."""
     device = resolve_device(cfg.device)
-    dyn, codec, what = _models(cfg, device)
+    dyn, codec, what, default_guidance = _models(cfg, device)
+    guidance = cfg.guidance or default_guidance
     c = dyn.cfg
     ctx_len = c.context_frames - 1
     rows: list[dict[str, Any]] = []
@@ -157,10 +162,13 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         for steps, spec, b in product(cfg.steps, cfg.lookahead, cfg.batch):
             ctx = torch.randn(b, ctx_len, c.latent_channels, c.latent_height, c.latent_width, device=device)
             acts = action_stream(cfg.frames + cfg.warmup, c.num_actions, cfg.hold_mean, cfg.seed)
-            sampler = CachedSampler(runner, steps, generator=torch.Generator().manual_seed(cfg.seed), lookahead=spec)
+            sampler = CachedSampler(
+                runner, steps, generator=torch.Generator().manual_seed(cfg.seed), lookahead=spec, guidance=guidance
+            )
             res = _time_stream(sampler, codec, ctx, acts, cfg.warmup, device)
             res["speedup_vs_naive"] = round(res["fps"] / naive[b]["fps"], 1)
-            rows.append({"backend": backend, "steps": steps, "lookahead": spec, "batch": b, **res})
+            row = {"backend": backend, "steps": steps, "lookahead": spec, "batch": b, "guidance": guidance}
+            rows.append({**row, **res})
             log.info("%s", rows[-1])
     return {
         "model": what,
@@ -183,7 +191,8 @@ def format_rows(report: dict[str, Any]) -> str:
         f"{report['model']} ({report['params_m']}M params, {report['tokens_per_frame']} tokens/frame, "
         f"{report['resolution'][0]}x{report['resolution'][1]}) on {report['device']}",
         f"naive: {report['naive_path']}: "
-        + ", ".join(f"batch {k}: {v['fps']} FPS" for k, v in report["naive"].items()),
+        + ", ".join(f"batch {k}: {v['fps']} FPS" for k, v in report["naive"].items())
+        + ("" if report["rows"] and report["rows"][0].get("guidance", 1.0) == 1.0 else "; action guidance on"),
         f"{'backend':<9}{'steps':>6}{'spec':>5}{'batch':>6}{'FPS':>9}{'p50 ms':>8}{'p99 ms':>8}{'accept':>7}"
         f"{'vs naive':>9}{'warmup s':>9}",
     ]

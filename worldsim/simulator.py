@@ -70,6 +70,7 @@ class Simulator:
         starts: Start states for :meth:`reset_from_starts`.
         cache_dir: Where exported programs (ONNX, TensorRT) are kept for reuse.
         name: Display name (default: the schema's world).
+        guidance: Classifier-free guidance scale on the action (default: the world's; 1 = none).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class Simulator:
         starts: StartStates | None = None,
         cache_dir: str | Path | None = None,
         name: str | None = None,
+        guidance: float | None = None,
     ) -> None:
         if num_streams < 1:
             raise ValueError(f"num_streams must be >= 1, got {num_streams}")
@@ -93,7 +95,10 @@ class Simulator:
         self.generator = torch.Generator()
         self.seed(seed)
         noise = world.sampling.context_noise if context_noise is None else context_noise
-        self.sampler = CachedSampler(self.backend, steps or world.sampling.steps, noise, self.generator, lookahead)
+        scale = world.sampling.guidance if guidance is None else guidance
+        self.sampler = CachedSampler(
+            self.backend, steps or world.sampling.steps, noise, self.generator, lookahead, guidance=scale
+        )
         self.state: CachedState | None = None
         self.frames: np.ndarray | None = None  # last frames of every stream (B, H, W, 3)
         if starts is not None and starts.schema.fingerprint != world.schema.fingerprint:

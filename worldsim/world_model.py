@@ -29,11 +29,13 @@ class SamplingDefaults:
         steps: Denoising steps per frame.
         context_noise: Noise level committed context frames carry (anti-drift).
         fps: Frames per second of the source world (play pacing).
+        guidance: Classifier-free guidance scale on the action (1 = none; see ``worldsim.sampling.window.guided``).
     """
 
     steps: int = 16
     context_noise: float = 0.05
     fps: float = 30.0
+    guidance: float = 1.0
 
 
 class WorldModel(torch.nn.Module):

@@ -102,10 +102,11 @@ def test_eval_cli_writes_report(toy, tmp_path, capsys):
     world = tmp_path / "run" / "world.safetensors"
     args = [
         "eval", str(world), "--data", str(toy / "ds"), "--out", str(tmp_path / "eval"), "--episodes", "2",
-        "--horizon", "5", "--steps", "2", "--device", "cpu", "idm_steps=20", "--no-progress",
+        "--horizon", "5", "--steps", "2", "--guidance", "1.5", "--device", "cpu", "idm_steps=20", "--no-progress",
     ]  # fmt: skip
     assert main(args) == 0
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert report["config"]["steps"] == 2 and report["config"]["guidance"] == 1.5
     assert set(report["psnr"]["model"]["bands"]) == {"1", "2-4", "5-16"}
     assert "copy_last" in report["psnr"] and report["idm"] is not None
     assert report["codec_ceiling"]["psnr"] > 0 and 0 <= report["codec_ceiling"]["idm_accuracy"] <= 1

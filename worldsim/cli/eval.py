@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, help="evaluation windows (default 16)")
     p.add_argument("--horizon", type=int, help="generated frames per window (default 64)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the world's)")
+    p.add_argument("--guidance", type=float, help="action guidance scale (default: the world's; 1 = none)")
     p.add_argument("--idm", help="inverse-dynamics classifier (default: train one, cached in OUT)")
     p.add_argument("--device", help="auto, cpu, cuda")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="EvalConfig overrides")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from worldsim.eval.run import EvalConfig, run_eval
 
     data = {"world": args.world, "data": args.data, "out": args.out or str(Path(args.world).parent / "eval")}
-    for key in ("episodes", "horizon", "steps", "idm", "device"):
+    for key in ("episodes", "horizon", "steps", "guidance", "idm", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     cfg = from_dict(EvalConfig, apply_overrides(data, args.overrides), where="eval options")

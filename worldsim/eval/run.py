@@ -29,6 +29,7 @@ class EvalConfig:
         episodes: Evaluation windows (one per validation episode while they last).
         horizon: Generated frames per window.
         steps: Denoising steps (0 = the world's default).
+        guidance: Classifier-free guidance scale on the action (0 = the world's default; 1 = none).
         idm: Inverse-dynamics classifier file; empty = train one on the dataset (cached in ``out``).
         idm_steps: Training steps for that classifier.
         batch_size: Streams generated together.
@@ -42,6 +43,7 @@ class EvalConfig:
     episodes: int = 16
     horizon: int = 64
     steps: int = 0
+    guidance: float = 0.0
     idm: str = ""
     idm_steps: int = 2000
     batch_size: int = 16
@@ -135,7 +137,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         sl = slice(s, s + cfg.batch_size)
         g = open_loop(
             world, data["frames"][sl, :context], data["actions"][sl, :context], data["actions"][sl, context:],
-            steps=cfg.steps or None, seed=cfg.seed + s, progress=progress,
+            steps=cfg.steps or None, seed=cfg.seed + s, progress=progress, guidance=cfg.guidance or None,
         )  # fmt: skip
         for k in gen:
             gen[k].append(g[k])
@@ -146,7 +148,8 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         pred_term_prob=gen["term_prob"], real_term=data["terminated"][:, context:],
     )  # fmt: skip
     result["config"] = {
-        "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps, "context": context,
+        "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps,
+        "guidance": cfg.guidance or world.sampling.guidance, "context": context,
         "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
     }  # fmt: skip
     result["codec_ceiling"] = codec_ceiling(world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import torch
 
 from worldsim.model.dynamics import DynamicsTransformer, KVCache
-from worldsim.sampling.window import NoiseSource, euler_schedule, step_sizes
+from worldsim.sampling.window import NoiseSource, euler_schedule, guided, step_sizes
 
 
 @dataclass
@@ -48,6 +48,8 @@ class CachedSampler(NoiseSource):
         context_noise: Noise level committed frames carry.
         generator: Source of all noise.
         lookahead: Speculative frames generated alongside each frame (0 disables speculation).
+        guidance: Classifier-free guidance scale on the action (:func:`~worldsim.sampling.window.guided`): each
+            denoising pass also runs with the null action, so it costs twice the passes; 1 disables it.
     """
 
     def __init__(
@@ -57,11 +59,12 @@ class CachedSampler(NoiseSource):
         context_noise: float = 0.05,
         generator: torch.Generator | None = None,
         lookahead: int = 0,
+        guidance: float = 1.0,
     ) -> None:
         if lookahead < 0 or lookahead + 1 > model.cfg.context_frames - 1:
             raise ValueError(f"lookahead must be in 0..{model.cfg.context_frames - 2}, got {lookahead}")
         self.model, self.steps, self.context_noise = model, steps, context_noise
-        self.generator, self.lookahead = generator, lookahead
+        self.generator, self.lookahead, self.guidance = generator, lookahead, guidance
 
     @torch.no_grad()
     def start(self, latents: torch.Tensor, actions: torch.Tensor) -> CachedState:
@@ -90,6 +93,10 @@ class CachedSampler(NoiseSource):
         for i in range(self.steps):
             t = torch.full((b, f), float(ts[i]), device=dev)
             v = self.model.forward_cached(x, t, actions, state.positions, state.cache, d=d)["v"]
+            if self.guidance != 1.0:
+                null = torch.full_like(actions, cfg.null_action)
+                v_null = self.model.forward_cached(x, t, null, state.positions, state.cache, d=d)["v"]
+                v = guided(v, v_null, self.guidance)
             x = x + (ts[i + 1] - ts[i]) * v
         return x
 

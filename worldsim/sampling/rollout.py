@@ -22,6 +22,7 @@ def open_loop(
     seed: int = 0,
     progress: bool = False,
     cached: bool = True,
+    guidance: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Generate ``T`` frames per stream following ``actions``.
 
@@ -35,6 +36,7 @@ def open_loop(
         seed: Seed of all sampling noise.
         progress: Show a progress bar over frames.
         cached: Use the KV-cache sampler (fast); False uses the reference full-window recompute.
+        guidance: Classifier-free guidance scale on the action (default: the world's; 1 = none).
 
     Returns:
         ``frames`` uint8 ``(B, T, H, W, 3)``, ``reward`` ``(B, T)``, ``term_prob`` ``(B, T)``.
@@ -46,6 +48,7 @@ def open_loop(
         steps or world.sampling.steps,
         world.sampling.context_noise if context_noise is None else context_noise,
         g,
+        guidance=world.sampling.guidance if guidance is None else guidance,
     )
     keep = world.dynamics.cfg.context_frames - 1
     state = sampler.start(
