@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     write_png(args.out, contact_sheet([np.stack(r) for r in rows], every=args.every, scale=2))
-    print(f"{args.out}: rows {', '.join(names)}; every {args.every}th of {args.frames} frames")
+    print(f"{args.out}: rows {', '.join(names)}; one frame in {args.every} of {args.frames}")
     return 0
 
 

@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         },
         "codec": {k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "latent_shape", "train_seconds")},
         "teacher": {k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config")},
-        "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "sampling", "refiner")},
+        # Sampling defaults are the shipped file's: packaging may set them (package_world.py --guidance).
+        "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "refiner")}
+        | {"sampling": _meta(files.world).get("sampling")},
         "evaluation": {row["name"]: row["report"] for row in rows},
         "stability": stability,
         "cpu_speed": speed,
@@ -166,6 +168,11 @@ def _refiner_line(r: dict[str, Any] | None) -> str:
         f"{r.get('val_psnr', 0):.2f} dB"
         + (f" refined, {r['val_psnr_plain']:.2f} dB plain." if "val_psnr_plain" in r else ".")
     )
+
+
+def _guidance_text(sampling: dict[str, Any] | None) -> str:
+    scale = (sampling or {}).get("guidance", 1.0)
+    return "" if scale == 1.0 else f" with action guidance {scale:g} (docs/model.md)"
 
 
 def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
@@ -195,7 +202,7 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
   frames; {t.get("trained_steps")} steps, {hours(t.get("train_seconds"))} on {t.get("hardware") or "unknown hardware"}.
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
   {hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
-  default {(s.get("sampling") or {}).get("steps")} denoising steps.
+  default {(s.get("sampling") or {}).get("steps")} denoising steps{_guidance_text(s.get("sampling"))}.
 {_refiner_line(s.get("refiner"))}
 
 ## Evaluation (held-out episodes, open loop, 64 frames)

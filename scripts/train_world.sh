@@ -9,7 +9,9 @@
 # continues where it stopped and skips finished stages. Budgets are environment variables, so a GPU machine
 # can use a bigger recipe than a CPU one (the model card records what was used):
 #   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
-#   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)  EXTRA (more key=value overrides for `worldsim train`)
+#   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
+#   EXTRA (more key=value overrides for `worldsim train`)
+#   GUIDANCE (1; the shipped action-guidance scale, also used by the student evaluations; doom ships with 2)
 set -euo pipefail
 
 WORLD=${1:?usage: scripts/train_world.sh WORLD}
@@ -27,6 +29,7 @@ CONFIG=${CONFIG:-configs/$WORLD.yaml}
 CODEC_CONFIG=${CODEC_CONFIG:-configs/codec/$WORLD.yaml}
 REFINE_CONFIG=${REFINE_CONFIG:-configs/refine/$WORLD.yaml}
 EXTRA=${EXTRA:-}
+GUIDANCE=${GUIDANCE:-1}
 
 stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
 
@@ -69,11 +72,11 @@ for steps in 4 2 1; do
   idm_args=()
   [[ -f $IDM ]] && idm_args=(--idm "$IDM")
   worldsim eval "$SHIP" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" \
-    --device "$DEVICE" "${idm_args[@]}"
+    --device "$DEVICE" --guidance "$GUIDANCE" "${idm_args[@]}"
 done
 worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE" \
   --idm "$IDM"
 
 stage "package"
-python scripts/package_world.py "$SHIP" --data "$DATA" --name "$WORLD"
+python scripts/package_world.py "$SHIP" --data "$DATA" --name "$WORLD" --guidance "$GUIDANCE"
 python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA" --student "$SHIP"
