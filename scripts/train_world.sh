@@ -11,7 +11,7 @@
 #   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
 #   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
 #   EXTRA (more key=value overrides for `worldsim train`)
-#   GUIDANCE (1; the shipped action-guidance scale, also used by the student evaluations; doom ships with 2)
+#   GUIDANCE (1; the shipped action-guidance scale, also used by the student evaluations; both shipped worlds use 2)
 set -euo pipefail
 
 WORLD=${1:?usage: scripts/train_world.sh WORLD}
