@@ -49,14 +49,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     keep = min(args.start_frames, world.dynamics.cfg.context_frames - 1)
     StartStates.from_dataset(ds, args.starts, keep, seed=0, min_offset=args.min_offset).save(out / "starts.safetensors")
-    if args.guidance is not None:  # the shipped defaults live in the world file's metadata
+    copies = [(args.teacher, "teacher.safetensors")] if args.teacher else []
+    if args.guidance is None:
+        copies.append((args.world, "world.safetensors"))
+    else:  # the shipped defaults live in the world file's metadata: re-save it (atomically) with them
         world.sampling = dataclasses.replace(world.sampling, guidance=args.guidance)
         world.save(out / "world.safetensors")
-    for src, name in ((args.world, "world.safetensors"), (args.teacher, "teacher.safetensors")):
-        if src and not (name == "world.safetensors" and args.guidance is not None):
-            tmp = out / (name + ".tmp")
-            shutil.copyfile(src, tmp)
-            tmp.replace(out / name)
+    for src, name in copies:
+        tmp = out / (name + ".tmp")
+        shutil.copyfile(src, tmp)
+        tmp.replace(out / name)
     sizes = {p: p.stat().st_size / 2**20 for p in Path(args.out).rglob("*") if p.is_file()}
     for path, mb in sorted(sizes.items()):
         print(f"{mb:7.1f} MB  {path}")

@@ -167,8 +167,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             )
             res = _time_stream(sampler, codec, ctx, acts, cfg.warmup, device)
             res["speedup_vs_naive"] = round(res["fps"] / naive[b]["fps"], 1)
-            row = {"backend": backend, "steps": steps, "lookahead": spec, "batch": b, "guidance": guidance}
-            rows.append({**row, **res})
+            rows.append({"backend": backend, "steps": steps, "lookahead": spec, "batch": b, **res})
             log.info("%s", rows[-1])
     return {
         "model": what,
@@ -181,6 +180,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
         "naive": {str(k): v for k, v in naive.items()},
         "naive_path": f"{cfg.naive_steps} steps, whole window recomputed every step, eager",
+        "guidance": guidance,
         "rows": rows,
     }
 
@@ -192,7 +192,7 @@ def format_rows(report: dict[str, Any]) -> str:
         f"{report['resolution'][0]}x{report['resolution'][1]}) on {report['device']}",
         f"naive: {report['naive_path']}: "
         + ", ".join(f"batch {k}: {v['fps']} FPS" for k, v in report["naive"].items())
-        + ("" if report["rows"] and report["rows"][0].get("guidance", 1.0) == 1.0 else "; action guidance on"),
+        + ("" if report.get("guidance", 1.0) == 1.0 else f"; timed rows use action guidance {report['guidance']:g}"),
         f"{'backend':<9}{'steps':>6}{'spec':>5}{'batch':>6}{'FPS':>9}{'p50 ms':>8}{'p99 ms':>8}{'accept':>7}"
         f"{'vs naive':>9}{'warmup s':>9}",
     ]

@@ -132,12 +132,13 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     context = world.dynamics.cfg.context_frames - 1
     windows = eval_windows(ds, context, cfg.horizon, cfg.episodes, cfg.seed)
     data = gather(ds, windows, context, cfg.horizon, world.dynamics.cfg.null_action)
+    guidance = cfg.guidance or world.sampling.guidance
     gen = {"frames": [], "reward": [], "term_prob": []}
     for s in range(0, len(windows), cfg.batch_size):
         sl = slice(s, s + cfg.batch_size)
         g = open_loop(
             world, data["frames"][sl, :context], data["actions"][sl, :context], data["actions"][sl, context:],
-            steps=cfg.steps or None, seed=cfg.seed + s, progress=progress, guidance=cfg.guidance or None,
+            steps=cfg.steps or None, seed=cfg.seed + s, progress=progress, guidance=guidance,
         )  # fmt: skip
         for k in gen:
             gen[k].append(g[k])
@@ -149,7 +150,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     )  # fmt: skip
     result["config"] = {
         "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps,
-        "guidance": cfg.guidance or world.sampling.guidance, "context": context,
+        "guidance": guidance, "context": context,
         "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
     }  # fmt: skip
     result["codec_ceiling"] = codec_ceiling(world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm)
