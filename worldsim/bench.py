@@ -61,7 +61,7 @@ class BenchConfig:
     batch: tuple[int, ...] = (1,)
     frames: int = 64
     warmup: int = 4
-    naive_frames: int = 8
+    naive_frames: int = 24
     naive_steps: int = 32
     hold_mean: int = 8
     device: str = "auto"

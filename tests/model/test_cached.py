@@ -78,6 +78,24 @@ def test_batched_streams_match_single_streams():
         torch.testing.assert_close(one["v"], both[b : b + 1], rtol=1e-4, atol=1e-5)
 
 
+def test_tiled_cache_repeats_each_streams_context_in_a_copy():
+    m = _model()
+    cache = KVCache(m.cfg, 2)
+    pos = torch.zeros(2, dtype=torch.long)
+    m.forward_cached(
+        torch.randn(2, 2, 4, 4, 4), torch.full((2, 2), 0.05), torch.randint(0, 4, (2, 2)), pos, cache, True
+    )
+    tiled = cache.tiled(3)
+    assert tiled.batch == 6 and tiled.slot_frame.shape == (6, m.cfg.context_frames)
+    x, t, a = torch.randn(2, 1, 4, 4, 4), torch.full((2, 1), 0.5), torch.tensor([[1], [3]])
+    one = m.forward_cached(x, t, a, pos + 2, cache)["v"]
+    three = m.forward_cached(x.repeat(3, 1, 1, 1, 1), t.repeat(3, 1), a.repeat(3, 1), (pos + 2).repeat(3), tiled)["v"]
+    for i in range(3):
+        torch.testing.assert_close(three[2 * i : 2 * i + 2], one, rtol=1e-4, atol=1e-5)
+    m.forward_cached(x.repeat(3, 1, 1, 1, 1), t.repeat(3, 1), a.repeat(3, 1), (pos + 2).repeat(3), tiled, commit=True)
+    assert (cache.slot_frame < 2).all(), "writing to the tiled copy must leave the original cache alone"
+
+
 def _spec_setup(lookahead):
     m = _model()
     ctx = torch.randn(2, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1))

@@ -111,6 +111,19 @@ class KVCache:
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.depth)]
         self.slot_frame = torch.full((batch, cfg.context_frames), -1, dtype=torch.long, device=device)
 
+    def tiled(self, n: int) -> KVCache:
+        """A copy holding every stream ``n`` times over (streams ``i``, ``B + i``, ... share stream ``i``'s context).
+
+        Lets one forward call run several variants of each stream against the same past, e.g. the conditional and
+        null-action passes of classifier-free guidance.
+        """
+        out = KVCache.__new__(KVCache)
+        out.cfg, out.batch = self.cfg, self.batch * n
+        out.k = [k.repeat(n, 1, 1, 1) for k in self.k]
+        out.v = [v.repeat(n, 1, 1, 1) for v in self.v]
+        out.slot_frame = self.slot_frame.repeat(n, 1)
+        return out
+
     def reset(self, streams: torch.Tensor | None = None) -> None:
         """Forget the context of the given streams (bool ``(B,)``; all if None)."""
         if streams is None:
