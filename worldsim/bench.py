@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec
+from worldsim.codec.display import HoldConfig, hold_pixels
 from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
@@ -69,14 +70,14 @@ class BenchConfig:
     guidance: float = 0.0
 
 
-def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str, float]:
-    """Dynamics, codec, a description, and the default guidance scale of what is benchmarked."""
+def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str, float, HoldConfig]:
+    """Dynamics, codec, a description, the default guidance scale and the pixel hold of what is benchmarked."""
     if cfg.world:
         from worldsim.assets import resolve_world
         from worldsim.world_model import WorldModel
 
         world = WorldModel.load(resolve_world(cfg.world).world, device)
-        return world.dynamics, world.codec, cfg.world, world.sampling.guidance
+        return world.dynamics, world.codec, cfg.world, world.sampling.guidance, world.sampling.hold_config()
     torch.manual_seed(cfg.seed)
     overrides = {} if cfg.preset == "nfd-310m" else {"latent_channels": 8, "latent_height": 8, "latent_width": 8}
     dyn = DynamicsTransformer(preset(cfg.preset, num_actions=cfg.num_actions, **overrides))
@@ -98,7 +99,7 @@ def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer
             encoder_blocks=(0, 1, 1, 1)[:stages],
         )  # fmt: skip
     )
-    return dyn.to(device).eval(), codec.to(device).eval(), f"random {cfg.preset}", 1.0
+    return dyn.to(device).eval(), codec.to(device).eval(), f"random {cfg.preset}", 1.0, HoldConfig()
 
 
 def action_stream(n: int, num_actions: int, hold_mean: int, seed: int) -> np.ndarray:
@@ -110,17 +111,25 @@ def action_stream(n: int, num_actions: int, hold_mean: int, seed: int) -> np.nda
     return np.array(out[:n])
 
 
-def _time_stream(sampler, codec, ctx, actions: np.ndarray, warmup: int, device) -> dict[str, Any]:
+def _time_stream(
+    sampler, codec, ctx, actions: np.ndarray, warmup: int, device, hold: HoldConfig | None = None
+) -> dict[str, Any]:
     b = ctx.shape[0]
     t0 = time.perf_counter()
     state = sampler.start(ctx, torch.zeros(b, ctx.shape[1], dtype=torch.long, device=device))
     lat = []
     h, w = codec.config.height, codec.config.width
     shown = torch.zeros(b, 3, h, w, device=device)  # a refiner decodes each frame after the previous one
+    held = hold is not None and hold.enabled
+    if held:
+        thresholds, reference = hold.thresholds(h, w, device), shown.clone()
     for i, a in enumerate(actions):
         start = time.perf_counter()
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
-        shown = codec.decode(out["latent"], shown)
+        decoded = codec.decode(out["latent"], shown)
+        if held:
+            decoded, reference = hold_pixels(decoded, shown, reference, thresholds)
+        shown = decoded
         synchronize(device)
         lat.append(time.perf_counter() - start)
         if i + 1 == warmup:
@@ -141,7 +150,7 @@ def _time_stream(sampler, codec, ctx, actions: np.ndarray, warmup: int, device) 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Measure every configuration; returns rows plus the naive reference and machine info."""
     device = resolve_device(cfg.device)
-    dyn, codec, what, default_guidance = _models(cfg, device)
+    dyn, codec, what, default_guidance, hold = _models(cfg, device)
     guidance = cfg.guidance or default_guidance
     c = dyn.cfg
     ctx_len = c.context_frames - 1
@@ -165,7 +174,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             sampler = CachedSampler(
                 runner, steps, generator=torch.Generator().manual_seed(cfg.seed), lookahead=spec, guidance=guidance
             )
-            res = _time_stream(sampler, codec, ctx, acts, cfg.warmup, device)
+            res = _time_stream(sampler, codec, ctx, acts, cfg.warmup, device, hold)
             res["speedup_vs_naive"] = round(res["fps"] / naive[b]["fps"], 1)
             rows.append({"backend": backend, "steps": steps, "lookahead": spec, "batch": b, **res})
             log.info("%s", rows[-1])

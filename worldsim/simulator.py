@@ -25,6 +25,7 @@ import torch
 
 from worldsim.actions import ActionSchema
 from worldsim.assets import resolve_world
+from worldsim.codec.display import Display
 from worldsim.device import resolve_device, synchronize
 from worldsim.errors import InvalidAction
 from worldsim.sampling.backends import make_backend
@@ -100,12 +101,17 @@ class Simulator:
             self.backend, steps or world.sampling.steps, noise, self.generator, lookahead, guidance=scale
         )
         self.state: CachedState | None = None
-        self.frames: np.ndarray | None = None  # last frames of every stream (B, H, W, 3)
+        self.display = Display(world)  # what every stream shows; decodes each frame after the previous one
         if starts is not None and starts.schema.fingerprint != world.schema.fingerprint:
             raise InvalidAction(
                 f"start states are for world {starts.schema.world!r} ({starts.schema.names}), "
                 f"the model for {world.schema.world!r} ({world.schema.names}); use the starts shipped with the world"
             )
+
+    @property
+    def frames(self) -> np.ndarray | None:
+        """Last frames of every stream, uint8 ``(B, H, W, 3)`` (None before the first reset)."""
+        return self.display.frames
 
     @classmethod
     def load(cls, world: str | Path | None = None, num_streams: int = 1, device: str = "auto", **kwargs) -> Simulator:
@@ -209,10 +215,10 @@ class Simulator:
         sub = self.sampler.start(latents, torch.as_tensor(acts[:, -keep:], device=dev).long())
         if self.state is None or streams is None:
             self.state = sub
-            self.frames = np.ascontiguousarray(frames[:, -1])
+            self.display.start(frames[:, -1], latents[:, -1])
         else:
             self._splice(sub, torch.as_tensor(idx, device=dev))
-            self.frames[idx] = frames[:, -1]
+            self.display.start(frames[:, -1], latents[:, -1], idx)
         self._drop_speculation()
         return self.frames.copy()
 
@@ -240,9 +246,8 @@ class Simulator:
         self.state, out = self.sampler.step(self.state, ids)
         synchronize(dev)
         t1 = time.perf_counter()
-        frames = self.world.decode(out["latent"], self.frames).cpu().numpy()
+        frames = self.display.show(out["latent"]).copy()
         t2 = time.perf_counter()
-        self.frames = frames
         return StepResult(
             frames=frames,
             reward=out["reward"].float().cpu().numpy(),
@@ -258,7 +263,8 @@ class Simulator:
         Leaves no trace: the noise generator and any existing streams are restored afterwards.
         """
         t0 = time.perf_counter()
-        saved_state, saved_frames = self.state, self.frames
+        saved_state, saved_display = self.state, self.display
+        self.display = Display(self.world)
         saved_rng = self.generator.get_state()
         h, w = self.resolution
         f = self.starts.frames.shape[1] if self.starts is not None else self.context_frames  # the shape resets use
@@ -266,7 +272,7 @@ class Simulator:
         n = len(self.schema)
         for a in (0, 0, 1 % n):  # generate, accept from the buffer (when speculating), generate again
             self.step(a)
-        self.state, self.frames = saved_state, saved_frames
+        self.state, self.display = saved_state, saved_display
         self.generator.set_state(saved_rng)
         seconds = time.perf_counter() - t0
         log.info("warm-up (%s backend) took %.2f s", self.backend.name, seconds)

@@ -16,6 +16,7 @@ import torch
 from worldsim.actions import ActionSchema
 from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
+from worldsim.codec.display import HoldConfig
 from worldsim.config import from_dict, to_dict
 from worldsim.errors import CheckpointError
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer
@@ -30,12 +31,25 @@ class SamplingDefaults:
         context_noise: Noise level committed context frames carry (anti-drift).
         fps: Frames per second of the source world (play pacing).
         guidance: Classifier-free guidance scale on the action (1 = none; see ``worldsim.sampling.window.guided``).
+        hold: Pixel hold threshold in grey levels (0 = off; see :mod:`worldsim.codec.display`).
+        hold_region: ``(top, bottom, left, right)`` fractions of the frame with their own hold threshold.
+        hold_region_threshold: Hold threshold inside ``hold_region`` (0 = never held there).
     """
 
     steps: int = 16
     context_noise: float = 0.05
     fps: float = 30.0
     guidance: float = 1.0
+    hold: float = 0.0
+    hold_region: tuple[float, ...] = ()
+    hold_region_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.hold_config()  # validates the hold fields
+
+    def hold_config(self) -> HoldConfig:
+        """The pixel hold these defaults describe."""
+        return HoldConfig(self.hold, tuple(self.hold_region), self.hold_region_threshold)
 
 
 class WorldModel(torch.nn.Module):

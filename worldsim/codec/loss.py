@@ -37,10 +37,15 @@ def pixel_weights(
     check_region(region, weight)
     if len(region) == 0 or weight == 1:
         return None
-    top, bottom, left, right = region
     w = torch.ones(1, 1, height, width, device=device)
-    w[..., round(top * height) : round(bottom * height), round(left * width) : round(right * width)] = weight
+    w[(..., *region_slices(region, height, width))] = weight
     return w / w.mean()
+
+
+def region_slices(region: Sequence[float], height: int, width: int) -> tuple[slice, slice]:
+    """Row and column slices of a ``(top, bottom, left, right)`` fractional region, rounded to whole pixels."""
+    top, bottom, left, right = region
+    return slice(round(top * height), round(bottom * height)), slice(round(left * width), round(right * width))
 
 
 def reconstruction_loss(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.codec.display import Display
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, DatasetError
@@ -91,12 +92,11 @@ def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, id
     from worldsim.eval.metrics import psnr
 
     # Decoded in order, each frame after the one decoded before it, from the real last context frame: the
-    # way generated frames are decoded, so a codec's refiner gets no real frames a rollout would not have.
+    # way generated frames are decoded, so a codec's refiner or pixel hold gets nothing a rollout would not have.
     latents = world.encode(frames[:, 1:])  # (E, T, C, h, w)
-    shown = [np.asarray(frames[:, 0])]
-    for t in range(latents.shape[1]):
-        shown.append(world.decode(latents[:, t], shown[-1]).cpu().numpy())
-    recon = np.stack(shown, 1)
+    display = Display(world)
+    display.start(np.asarray(frames[:, 0]))
+    recon = np.stack([np.asarray(frames[:, 0])] + [display.show(latents[:, t]) for t in range(latents.shape[1])], 1)
     h, w = frames.shape[2:4]
     a, b = recon[:, :-1].reshape(-1, h, w, 3), recon[:, 1:].reshape(-1, h, w, 3)
     return {

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from worldsim.codec.display import Display
+
 log = logging.getLogger(__name__)
 
 
@@ -75,21 +77,26 @@ class CodecFiltered:
 
         self.actor = actor
         self.model = WorldModel.load(resolve_world(world).world, "cpu")
-        self._shown: np.ndarray | None = None
+        self._display: Display | None = None
 
     def reset(self, env: Any, seed: int) -> None:
         """Start the wrapped actor's episode."""
         self.actor.reset(env, seed)
-        self._shown = None
+        self._display = None
 
     def act(self, obs: np.ndarray) -> int:
         """The wrapped actor's action on the codec's reconstruction of ``obs``.
 
-        Decoded after the previous reconstruction, as the world decodes its frames (see the codec's refiner).
+        Decoded after the previous reconstruction, as the world shows its frames (:mod:`worldsim.codec.display`).
         """
-        prev = None if self._shown is None else self._shown[None]
-        self._shown = self.model.decode(self.model.encode(obs[None]), prev)[0].cpu().numpy()
-        return self.actor.act(self._shown)
+        z = self.model.encode(obs[None])
+        if self._display is None:
+            self._display = Display(self.model)
+            self._display.start(self.model.decode(z).cpu().numpy(), z)
+            shown = self._display.frames
+        else:
+            shown = self._display.show(z)
+        return self.actor.act(shown[0])
 
 
 @dataclass

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from worldsim.codec.display import Display
 from worldsim.sampling.cached import CachedSampler
 from worldsim.sampling.window import WindowSampler
 from worldsim.world_model import WorldModel
@@ -51,16 +52,15 @@ def open_loop(
         guidance=world.sampling.guidance if guidance is None else guidance,
     )
     keep = world.dynamics.cfg.context_frames - 1
-    state = sampler.start(
-        world.encode(context_frames[:, -keep:]), torch.as_tensor(np.asarray(context_actions)[:, -keep:]).long().to(dev)
-    )
+    latents = world.encode(context_frames[:, -keep:])
+    state = sampler.start(latents, torch.as_tensor(np.asarray(context_actions)[:, -keep:]).long().to(dev))
     acts = torch.as_tensor(np.asarray(actions)).long().to(dev)
     frames, rewards, terms = [], [], []
-    shown = np.asarray(context_frames[:, -1])  # the frame before the next one, for the codec's refiner
+    display = Display(world)  # each frame is decoded after the one before it (refiner, pixel hold)
+    display.start(np.asarray(context_frames[:, -1]), latents[:, -1])
     for i in tqdm(range(acts.shape[1]), desc="rollout", unit="frame", disable=not progress):
         state, out = sampler.step(state, acts[:, i])
-        shown = world.decode(out["latent"], shown).cpu().numpy()
-        frames.append(shown)
+        frames.append(display.show(out["latent"]))
         rewards.append(out["reward"].float().cpu().numpy())
         terms.append(out["term_prob"].float().cpu().numpy())
     return {"frames": np.stack(frames, 1), "reward": np.stack(rewards, 1), "term_prob": np.stack(terms, 1)}

@@ -1,0 +1,122 @@
+"""What each stream shows: latents decoded after the frame shown before them.
+
+Two things make a displayed frame depend on the previous one:
+
+- a codec **refiner** (:class:`~worldsim.codec.autoencoder.Refiner`) sharpens the decoding with the previous
+  frame;
+- **pixel hold** (conditional replenishment, as in classic video coding): a pixel keeps its shown value until the
+  decoding of the current latent moves more than a threshold away from the decoding it was last refreshed
+  from. A latent grid 8x smaller than the frame re-synthesises every pixel each frame, so a scene that does not
+  move still shimmers by a few grey levels (and a car standing still never shows the same frame twice);
+  with hold, what the model says did not change stays exactly as it was, and what changed is redrawn. The
+  reference is the decoding at the pixel's last refresh, not the previous frame's, so slow changes still
+  accumulate past the threshold instead of freezing. A world can give one region its own threshold (0 = never
+  held), e.g. CarRacing's instrument strip, whose small bar movements carry the action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from worldsim.codec.autoencoder import to_model, to_uint8
+from worldsim.codec.loss import check_region, region_slices
+
+
+@dataclass(frozen=True)
+class HoldConfig:
+    """Pixel hold thresholds, in grey levels (0..255) of the largest channel change; 0 disables.
+
+    Attributes:
+        threshold: Threshold over the whole frame.
+        region: ``(top, bottom, left, right)`` fractions of the frame with their own threshold (empty: none).
+        region_threshold: Threshold inside ``region``.
+    """
+
+    threshold: float = 0.0
+    region: tuple[float, ...] = ()
+    region_threshold: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.threshold < 0 or self.region_threshold < 0:
+            raise ValueError(f"hold thresholds must be >= 0 grey levels, got {self.threshold}, {self.region_threshold}")
+        check_region(self.region, 1.0)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any pixel can be held."""
+        return self.threshold > 0 or (len(self.region) > 0 and self.region_threshold > 0)
+
+    def thresholds(self, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """``(1, 1, H, W)`` thresholds in model units (``[-1, 1]`` frames: a grey level is ``2 / 255``)."""
+        t = torch.full((1, 1, height, width), self.threshold, device=device)
+        if len(self.region):
+            t[(..., *region_slices(self.region, height, width))] = self.region_threshold
+        return t * (2.0 / 255.0)
+
+
+def hold_pixels(
+    decoded: torch.Tensor, shown: torch.Tensor, reference: torch.Tensor, thresholds: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step of pixel hold on ``(B, 3, H, W)`` frames in model units; returns ``(shown, reference)``.
+
+    A pixel is refreshed (shows ``decoded``, and ``decoded`` becomes its reference) where any channel of
+    ``decoded`` differs from ``reference`` by at least its threshold; elsewhere it keeps ``shown``.
+    """
+    refresh = (decoded - reference).abs().amax(1, keepdim=True) >= thresholds
+    return torch.where(refresh, decoded, shown), torch.where(refresh, decoded, reference)
+
+
+class Display:
+    """The frames ``B`` streams of a world show, decoded one latent at a time after the previous frame.
+
+    >>> # display = Display(world); display.start(context_frames[:, -1]); frame = display.show(latent)
+    """
+
+    def __init__(self, world, hold: HoldConfig | None = None) -> None:
+        self.world = world
+        self.hold = world.sampling.hold_config() if hold is None else hold
+        h, w = world.codec.config.height, world.codec.config.width
+        self._thresholds = self.hold.thresholds(h, w, world.device)
+        self.frames: np.ndarray | None = None  # uint8 (B, H, W, 3), what each stream shows now
+        self._reference: torch.Tensor | None = None  # (B, 3, H, W) decoding each pixel was last refreshed from
+
+    @torch.no_grad()
+    def start(
+        self, frames: np.ndarray, latents: torch.Tensor | None = None, streams: Sequence[int] | None = None
+    ) -> None:
+        """Show real ``frames`` uint8 ``(B, H, W, 3)`` (all streams, or rows ``streams``).
+
+        ``latents`` are their encodings when already computed; held pixels are compared with the decoding of
+        these, so codec error on a real frame does not count as a change.
+        """
+        frames = np.ascontiguousarray(frames)
+        ref = None
+        if self.hold.enabled:
+            z = self.world.encode(frames) if latents is None else latents
+            ref = self.world.codec.decode(z)
+        if streams is None or self.frames is None:
+            self.frames, self._reference = frames.copy(), ref
+            return
+        idx = list(streams)
+        self.frames[idx] = frames
+        if ref is not None:
+            self._reference[idx] = ref
+
+    @torch.no_grad()
+    def show(self, latents: torch.Tensor) -> np.ndarray:
+        """Decode the next latents ``(B, C, h, w)`` of every stream; returns (and keeps) uint8 ``(B, H, W, 3)``."""
+        if self.frames is None:
+            raise RuntimeError("call start() before show()")
+        if not self.hold.enabled:
+            self.frames = self.world.decode(latents, self.frames).cpu().numpy()
+            return self.frames
+        shown = to_model(self.frames).to(self.world.device)
+        p = shown if self.world.codec.has_refiner else None
+        decoded = self.world.codec.decode(latents, p)
+        shown, self._reference = hold_pixels(decoded, shown, self._reference, self._thresholds)
+        self.frames = to_uint8(shown).cpu().numpy()
+        return self.frames
