@@ -1,0 +1,95 @@
+"""Pixel hold (conditional replenishment) and the Display every decode path shares."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from worldsim.codec.display import Display, HoldConfig, hold_pixels
+
+LEVEL = 2.0 / 255.0  # one grey level in model units
+
+
+def test_hold_keeps_small_changes_and_redraws_large_ones_exactly():
+    shown = torch.zeros(1, 3, 2, 2)
+    reference = torch.zeros(1, 3, 2, 2)
+    decoded = torch.zeros(1, 3, 2, 2)
+    decoded[0, 1, 0, 0] = 9 * LEVEL  # below a 10-level threshold in its largest channel
+    decoded[0, 2, 1, 1] = 11 * LEVEL  # above it
+    thresholds = HoldConfig(threshold=10).thresholds(2, 2)
+    out, ref = hold_pixels(decoded, shown, reference, thresholds)
+    assert torch.equal(out[0, :, 0, 0], shown[0, :, 0, 0])
+    assert torch.equal(out[0, :, 1, 1], decoded[0, :, 1, 1])
+    assert torch.equal(ref[0, :, 1, 1], decoded[0, :, 1, 1]) and torch.equal(ref[0, :, 0, 0], reference[0, :, 0, 0])
+
+
+def test_slow_changes_accumulate_instead_of_freezing():
+    thresholds = HoldConfig(threshold=10).thresholds(1, 1)
+    shown = reference = torch.zeros(1, 3, 1, 1)
+    values = []
+    for step in range(1, 5):  # the decoding creeps up 6 levels a frame: each step alone is below 10
+        shown, reference = hold_pixels(torch.full((1, 3, 1, 1), 6 * step * LEVEL), shown, reference, thresholds)
+        values.append(round(float(shown[0, 0, 0, 0]) / LEVEL))
+    assert values == [0, 12, 12, 24]
+
+
+def test_region_threshold_and_validation():
+    t = HoldConfig(threshold=10, region=(0.5, 1.0, 0.0, 1.0), region_threshold=0).thresholds(4, 2)
+    assert torch.all(t[..., :2, :] == 10 * LEVEL) and torch.all(t[..., 2:, :] == 0)
+    assert not HoldConfig().enabled and HoldConfig(region=(0.5, 1, 0, 1), region_threshold=3).enabled
+    with pytest.raises(ValueError, match="grey levels"):
+        HoldConfig(threshold=-1)
+    with pytest.raises(ValueError, match="top, bottom, left, right"):
+        HoldConfig(threshold=1, region=(0.5, 1.0))
+
+
+def test_display_shows_a_still_scene_exactly_and_is_plain_decoding_without_hold(tiny_world):
+    from worldsim.world_model import WorldModel
+
+    world = WorldModel.load(tiny_world / "world.safetensors")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    z = world.encode(frames)
+    moved = z + 0.5 * torch.randn_like(z)
+
+    plain = Display(world)
+    plain.start(frames)
+    assert np.array_equal(plain.show(z), world.decode(z).cpu().numpy())
+
+    held = Display(world, HoldConfig(threshold=8))
+    held.start(frames, z)
+    for _ in range(3):  # the model keeps predicting the same latent: the real frame stays on screen, bit-exact
+        assert np.array_equal(held.show(z), frames)
+    redrawn = held.show(moved)
+    with torch.no_grad():
+        new, old = world.codec.decode(moved), world.codec.decode(z)
+    changed = ((new - old).abs().amax(1) >= 8 * LEVEL).numpy()
+    assert 0 < changed.mean() < 1
+    assert np.array_equal(redrawn[changed], world.decode(moved).cpu().numpy()[changed])
+    assert np.array_equal(redrawn[~changed], frames[~changed])
+
+
+def test_world_hold_default_round_trips_and_reaches_the_simulator(tiny_world, tmp_path):
+    from worldsim.simulator import Simulator
+    from worldsim.starts import StartStates
+    from worldsim.world_model import SamplingDefaults, WorldModel
+
+    world = WorldModel.load(tiny_world / "world.safetensors")
+    assert not world.sampling.hold_config().enabled  # files written before pixel hold load without it
+    world.sampling = replace(world.sampling, hold=12.0, hold_region=(0.875, 1.0, 0.0, 1.0), hold_region_threshold=6.0)
+    world.save(tmp_path / "held.safetensors")
+    loaded = WorldModel.load(tmp_path / "held.safetensors")
+    assert loaded.sampling.hold_config() == HoldConfig(12.0, (0.875, 1.0, 0.0, 1.0), 6.0)
+    with pytest.raises(ValueError, match="grey levels"):
+        SamplingDefaults(hold=-2)
+
+    sim = Simulator(loaded, num_streams=2, starts=StartStates.load(tiny_world / "starts.safetensors"))
+    first = sim.reset_from_starts(seed=0)
+    sim.step(0)
+    kept = sim.frames[0].copy()
+    again = sim.reset_from_starts(seed=5, streams=[1])  # resetting one stream leaves the other on screen
+    assert np.array_equal(again[0], kept) and not np.array_equal(again[1], first[1])
+    assert sim.step(1).frames.shape == first.shape
