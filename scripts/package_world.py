@@ -2,8 +2,9 @@
 
     python scripts/package_world.py runs/carracing-student/world.safetensors --data data/carracing --name carracing
 
-Writes ``assets/<name>/world.safetensors`` (a copy; with ``--guidance``, re-saved with that default action
-guidance), ``assets/<name>/starts.safetensors`` (start windows cut from validation episodes) and, with
+Writes ``assets/<name>/world.safetensors`` (a copy; with ``--sampling FILE`` (a YAML/TOML of
+``SamplingDefaults`` fields, e.g. ``configs/ship/carracing.yaml``), ``--guidance`` or ``--hold*``, re-saved with
+those sampling defaults), ``assets/<name>/starts.safetensors`` (start windows cut from validation episodes) and, with
 ``--teacher``, ``teacher.safetensors``. Refuses files over the asset budget (40 MB per file, 150 MB for all of
 ``assets/``). The model card (``README.md``) is written by
 ``scripts/model_card.py`` from the evaluation reports.
@@ -12,15 +13,16 @@ guidance), ``assets/<name>/starts.safetensors`` (start windows cut from validati
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import sys
 from pathlib import Path
 
 from worldsim.assets import assets_dir
+from worldsim.config import from_dict, read_config_file, to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.errors import Error
 from worldsim.starts import StartStates
-from worldsim.world_model import WorldModel
+from worldsim.world_model import SamplingDefaults, WorldModel
 
 FILE_LIMIT_MB, TOTAL_LIMIT_MB = 40, 150
 
@@ -31,9 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="dataset the start states are cut from")
     p.add_argument("--name", required=True, help="shipped name (assets/NAME)")
     p.add_argument("--teacher", default="", help="also ship this teacher world file")
+    p.add_argument("--sampling", default="", help="YAML/TOML of sampling defaults to ship (guidance, hold, ...)")
     p.add_argument(
         "--guidance", type=float, help="default action-guidance scale of the shipped world (`worldsim eval --guidance`)"
     )
+    p.add_argument("--hold", type=float, help="default pixel-hold threshold in grey levels (worldsim.codec.display)")
+    p.add_argument(
+        "--hold-region", type=float, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), help="region with its own"
+    )
+    p.add_argument("--hold-region-threshold", type=float, help="pixel-hold threshold inside --hold-region")
     p.add_argument("--starts", type=int, default=200, help="number of start states")
     p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
     p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
@@ -50,10 +58,27 @@ def main(argv: list[str] | None = None) -> int:
     keep = min(args.start_frames, world.dynamics.cfg.context_frames - 1)
     StartStates.from_dataset(ds, args.starts, keep, seed=0, min_offset=args.min_offset).save(out / "starts.safetensors")
     copies = [(args.teacher, "teacher.safetensors")] if args.teacher else []
-    if args.guidance is None:
+    try:
+        defaults = read_config_file(args.sampling) if args.sampling else {}
+    except Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    flags = {
+        "guidance": args.guidance,
+        "hold": args.hold,
+        "hold_region": None if args.hold_region is None else tuple(args.hold_region),
+        "hold_region_threshold": args.hold_region_threshold,
+    }
+    defaults.update({k: v for k, v in flags.items() if v is not None})
+    if not defaults:
         copies.append((args.world, "world.safetensors"))
     else:  # the shipped defaults live in the world file's metadata: re-save it (atomically) with them
-        world.sampling = dataclasses.replace(world.sampling, guidance=args.guidance)
+        try:
+            merged = {**to_dict(world.sampling), **defaults}
+            world.sampling = from_dict(SamplingDefaults, merged, where=args.sampling or "sampling defaults")
+        except (ValueError, Error) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         world.save(out / "world.safetensors")
     for src, name in copies:
         tmp = out / (name + ".tmp")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate a shipped world: collect -> codec -> teacher -> distil -> refine -> eval -> package.
+# Regenerate a shipped world: collect -> codec -> teacher -> distil -> refine -> package -> eval -> model card.
 #
 #   scripts/train_world.sh carracing            # the default world
 #   scripts/train_world.sh doom                 # the game world
@@ -11,7 +11,8 @@
 #   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
 #   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
 #   EXTRA (more key=value overrides for `worldsim train`)
-#   GUIDANCE (1; the shipped action-guidance scale, also used by the student evaluations; both shipped worlds use 2)
+#   SAMPLING (configs/ship/<world>.yaml if present: the sampling defaults shipped in the world file, e.g. action
+#   guidance and pixel hold; the student evaluations run the packaged file, so they measure what ships)
 set -euo pipefail
 
 WORLD=${1:?usage: scripts/train_world.sh WORLD}
@@ -29,7 +30,7 @@ CONFIG=${CONFIG:-configs/$WORLD.yaml}
 CODEC_CONFIG=${CODEC_CONFIG:-configs/codec/$WORLD.yaml}
 REFINE_CONFIG=${REFINE_CONFIG:-configs/refine/$WORLD.yaml}
 EXTRA=${EXTRA:-}
-GUIDANCE=${GUIDANCE:-1}
+SAMPLING=${SAMPLING:-configs/ship/$WORLD.yaml}
 
 stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
 
@@ -65,18 +66,23 @@ if (( REFINE_STEPS > 0 )); then
   SHIP=$RUNS/refined/world.safetensors
 fi
 
+stage "package"
+sampling_args=()
+[[ -f $SAMPLING ]] && sampling_args=(--sampling "$SAMPLING")
+python scripts/package_world.py "$SHIP" --data "$DATA" --name "$WORLD" "${sampling_args[@]}"
+SHIPPED=$(python -c "from worldsim.assets import assets_dir; print(assets_dir() / '$WORLD' / 'world.safetensors')")
+
 stage "eval"
 # The first evaluation trains the inverse-dynamics classifier; the others reuse it, so their rows compare.
 IDM=$RUNS/eval-student4/idm.safetensors
 for steps in 4 2 1; do
   idm_args=()
   [[ -f $IDM ]] && idm_args=(--idm "$IDM")
-  worldsim eval "$SHIP" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" \
-    --device "$DEVICE" --guidance "$GUIDANCE" "${idm_args[@]}"
+  worldsim eval "$SHIPPED" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" --device "$DEVICE" \
+    "${idm_args[@]}"
 done
 worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE" \
   --idm "$IDM"
 
-stage "package"
-python scripts/package_world.py "$SHIP" --data "$DATA" --name "$WORLD" --guidance "$GUIDANCE"
+stage "model card"
 python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA" --student "$SHIP"
