@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "codec": {k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "latent_shape", "train_seconds")},
         "teacher": {k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config")},
-        # Sampling defaults are the shipped file's: packaging may set them (package_world.py --guidance).
+        # Sampling defaults are the shipped file's: packaging may set them (package_world.py --sampling).
         "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "refiner")}
         | {"sampling": _meta(files.world).get("sampling")},
         "evaluation": {row["name"]: row["report"] for row in rows},
@@ -171,8 +171,15 @@ def _refiner_line(r: dict[str, Any] | None) -> str:
 
 
 def _guidance_text(sampling: dict[str, Any] | None) -> str:
-    scale = (sampling or {}).get("guidance", 1.0)
-    return "" if scale == 1.0 else f" with action guidance {scale:g} (docs/model.md)"
+    sampling = sampling or {}
+    parts = []
+    if sampling.get("guidance", 1.0) != 1.0:
+        parts.append(f"action guidance {sampling['guidance']:g}")
+    if sampling.get("hold", 0.0) > 0:
+        region = sampling.get("hold_region") or []
+        where = f", {sampling.get('hold_region_threshold', 0):g} in region {list(region)}" if region else ""
+        parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}")
+    return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
 
 def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
