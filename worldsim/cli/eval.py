@@ -27,9 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("world", help="world model file (world.safetensors)")
+    p.add_argument("world", help="shipped world name (carracing, doom) or world model file (world.safetensors)")
     p.add_argument("--data", required=True, help="dataset with validation episodes")
-    p.add_argument("--out", help="output directory (default: beside the world file, eval/)")
+    p.add_argument("--out", help="output directory (default: beside the world file, eval/; runs/eval-NAME for a name)")
     p.add_argument("--episodes", type=int, help="evaluation windows (default 16)")
     p.add_argument("--horizon", type=int, help="generated frames per window (default 64)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the world's)")
@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from worldsim.eval.report import format_table
     from worldsim.eval.run import EvalConfig, run_eval
 
-    data = {"world": args.world, "data": args.data, "out": args.out or str(Path(args.world).parent / "eval")}
+    path = Path(args.world)
+    is_file = path.suffix == ".safetensors" or path.exists()
+    default_out = str(path.parent / "eval") if is_file else f"runs/eval-{args.world}"
+    data = {"world": args.world, "data": args.data, "out": args.out or default_out}
     for key in ("episodes", "horizon", "steps", "guidance", "idm", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)

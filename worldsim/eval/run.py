@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.assets import resolve_world
 from worldsim.codec.display import Display
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device
@@ -24,7 +25,7 @@ class EvalConfig:
     """Settings of an evaluation.
 
     Attributes:
-        world: World model file.
+        world: Shipped world name or world model file.
         data: Dataset whose validation episodes are used (the world's training dataset).
         out: Directory for ``eval.json``, ``eval.png`` and the IDM.
         episodes: Evaluation windows (one per validation episode while they last).
@@ -111,7 +112,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     from worldsim.eval.report import evaluate_rollouts, write_report
 
     device = resolve_device(cfg.device)
-    world = WorldModel.load(cfg.world, device)
+    world = WorldModel.load(resolve_world(cfg.world).world, device)
     ds = Dataset(cfg.data)
     if ds.schema.fingerprint != world.schema.fingerprint:
         raise CheckpointError(
