@@ -28,6 +28,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
+def load_script():
+    """Import ``scripts/NAME.py`` as a module (scripts are not a package): ``load_script("train_agent").main(argv)``."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory) -> "Path":  # noqa: F821 - imported lazily to keep collection light
     """A random-weight ``toy`` world (tiny preset) with real start states, as ``DIR/world.safetensors``.
 

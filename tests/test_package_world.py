@@ -1,41 +1,32 @@
 """scripts/package_world.py: ships a world with the sampling defaults of a recipe file, or says why not."""
 
-import importlib.util
-from pathlib import Path
-
 from worldsim.world_model import WorldModel
 
 
-def _script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "package_world.py"
-    spec = importlib.util.spec_from_file_location("package_world", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_sampling_recipe_is_shipped_in_the_world_file(tiny_world, tmp_path):
+def test_sampling_recipe_is_shipped_in_the_world_file(tiny_world, tmp_path, load_script):
+    script = load_script("package_world")
     recipe = tmp_path / "ship.yaml"
     recipe.write_text("guidance: 2.5\nhold: 13\nhold_region: [0.875, 1.0, 0.0, 1.0]\nhold_region_threshold: 6\n")
     argv = [str(tiny_world / "world.safetensors"), "--data", str(tiny_world / "ds"), "--name", "toy"]
     argv += ["--out", str(tmp_path / "assets"), "--starts", "4", "--sampling", str(recipe), "--guidance", "3"]
-    assert _script().main(argv) == 0
+    assert script.main(argv) == 0
     shipped = WorldModel.load(tmp_path / "assets" / "toy" / "world.safetensors").sampling
     assert (shipped.guidance, shipped.hold, shipped.hold_region_threshold) == (3.0, 13.0, 6.0)  # flags win
     assert shipped.hold_region == (0.875, 1.0, 0.0, 1.0) and shipped.steps == 2  # the rest is the world's own
     assert (tmp_path / "assets" / "toy" / "starts.safetensors").is_file()
 
 
-def test_bad_sampling_recipe_is_one_line_naming_the_file(tiny_world, tmp_path, capsys):
+def test_bad_sampling_recipe_is_one_line_naming_the_file(tiny_world, tmp_path, capsys, load_script):
+    script = load_script("package_world")
     recipe = tmp_path / "ship.yaml"
     recipe.write_text("guidnce: 2\n")
     argv = [str(tiny_world / "world.safetensors"), "--data", str(tiny_world / "ds"), "--name", "toy"]
     argv += ["--out", str(tmp_path / "assets"), "--starts", "4", "--sampling", str(recipe)]
-    assert _script().main(argv) == 2
+    assert script.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(recipe) in err and "guidnce" in err
     recipe.write_text("hold: -3\n")
-    assert _script().main(argv) == 2
+    assert script.main(argv) == 2
     assert "grey levels" in capsys.readouterr().err
-    assert _script().main([*argv[:-1], str(tmp_path / "missing.yaml")]) == 2
+    assert script.main([*argv[:-1], str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err

@@ -1,8 +1,6 @@
 """scripts/train_agent.py end to end on a tiny toy world: PPO in the model, PPO in the real toy, the results table."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,21 +8,14 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 
-def _script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "train_agent.py"
-    spec = importlib.util.spec_from_file_location("train_agent", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_train_agent_tiny_run(tiny_world, tmp_path, capsys):
+def test_train_agent_tiny_run(tiny_world, tmp_path, capsys, load_script):
+    script = load_script("train_agent")
     out = tmp_path / "agent"
     common = ["--out", str(out), "--num-envs", "4", "--n-steps", "16", "--batch-size", "32", "--epochs", "1"]
     common += ["--device", "cpu", "--eval-episodes", "2", "--eval-max-steps", "50", "--checkpoint-every", "32"]
     common += ["--episode-steps", "16"]
     argv = [str(tiny_world), *common, "--steps", "64", "--real-steps", "64", "--real-envs", "2", "--codec-filter"]
-    assert _script().main(argv) == 0
+    assert script.main(argv) == 0
     assert (out / "model" / "agent.zip").exists() and (out / "real" / "agent.zip").exists()
     assert (out / "model" / "checkpoints" / "agent_32_steps.zip").exists()
     results = json.loads((out / "results.json").read_text())
@@ -49,13 +40,13 @@ def test_train_agent_tiny_run(tiny_world, tmp_path, capsys):
     # an equal-budget comparison: score a checkpoint beside the final agent
     ckpt, final = out / "model" / "checkpoints" / "agent_32_steps.zip", out / "model" / "agent.zip"
     argv = [str(tiny_world), *common, "--stage", "eval", "--eval-modes", "sampled"]
-    assert _script().main([*argv, "--model-agent", str(ckpt), str(final)]) == 0
+    assert script.main([*argv, "--model-agent", str(ckpt), str(final)]) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert rows["PPO trained in the model, 32 steps (sampled)"]["env_steps"] == 32
     assert rows["PPO trained in the model, 64 steps (sampled)"]["env_steps"] == 64
 
     # re-running continues to a larger budget instead of starting over
-    assert _script().main([str(tiny_world), *common, "--steps", "128", "--stage", "model"]) == 0
+    assert script.main([str(tiny_world), *common, "--steps", "128", "--stage", "model"]) == 0
     assert json.loads((out / "model" / "train.json").read_text())["env_steps"] == 128
 
 

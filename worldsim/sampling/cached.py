@@ -93,14 +93,16 @@ class CachedSampler(NoiseSource):
         guide = self.guidance != 1.0
         # Guidance runs the conditional and null-action passes as one call of 2B streams over a tiled cache:
         # same outputs as two calls, at well under twice the cost of one when the model is overhead-bound.
-        n = 2 if guide else 1
-        cache = state.cache.tiled(2) if guide else state.cache
-        acts = torch.cat([actions, torch.full_like(actions, cfg.null_action)]) if guide else actions
-        positions = state.positions.repeat(n)
-        d = step_sizes(self.model, n * b, f, self.steps, dev)
+        cache, acts, positions = state.cache, actions, state.positions
+        if guide:
+            cache = cache.tiled(2)
+            acts = torch.cat([actions, torch.full_like(actions, cfg.null_action)])
+            positions = positions.repeat(2)
+        n = acts.shape[0]
+        d = step_sizes(self.model, n, f, self.steps, dev)
         for i in range(self.steps):
-            t = torch.full((n * b, f), float(ts[i]), device=dev)
-            v = self.model.forward_cached(x.repeat(n, 1, 1, 1, 1), t, acts, positions, cache, d=d)["v"]
+            t = torch.full((n, f), float(ts[i]), device=dev)
+            v = self.model.forward_cached(torch.cat([x, x]) if guide else x, t, acts, positions, cache, d=d)["v"]
             if guide:
                 v = guided(v[:b], v[b:], self.guidance)
             x = x + (ts[i + 1] - ts[i]) * v
