@@ -178,7 +178,9 @@ def _guidance_text(sampling: dict[str, Any] | None) -> str:
     if sampling.get("hold", 0.0) > 0:
         region = sampling.get("hold_region") or []
         where = f", {sampling.get('hold_region_threshold', 0):g} in region {list(region)}" if region else ""
-        parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}")
+        still = sampling.get("hold_still", 0.0)
+        still = f", still frames below {still:.0%} changed" if still else ""
+        parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}{still}")
     return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
 

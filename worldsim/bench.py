@@ -122,13 +122,13 @@ def _time_stream(
     shown = torch.zeros(b, 3, h, w, device=device)  # a refiner decodes each frame after the previous one
     held = hold is not None and hold.enabled
     if held:
-        thresholds, reference = hold.thresholds(h, w, device), shown.clone()
+        thresholds, field, reference = hold.thresholds(h, w, device), hold.field(h, w, device), shown.clone()
     for i, a in enumerate(actions):
         start = time.perf_counter()
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
         decoded = codec.decode(out["latent"], shown)
         if held:
-            decoded, reference = hold_pixels(decoded, shown, reference, thresholds)
+            decoded, reference = hold_pixels(decoded, shown, reference, thresholds, hold.still, field)
         shown = decoded
         synchronize(device)
         lat.append(time.perf_counter() - start)

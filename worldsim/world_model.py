@@ -34,6 +34,8 @@ class SamplingDefaults:
         hold: Pixel hold threshold in grey levels (0 = off; see :mod:`worldsim.codec.display`).
         hold_region: ``(top, bottom, left, right)`` fractions of the frame with their own hold threshold.
         hold_region_threshold: Hold threshold inside ``hold_region`` (0 = never held there).
+        hold_still: Fraction of the pixels outside ``hold_region`` that must change for any to be redrawn
+            (0 = off; see :class:`worldsim.codec.display.HoldConfig`).
     """
 
     steps: int = 16
@@ -43,13 +45,14 @@ class SamplingDefaults:
     hold: float = 0.0
     hold_region: tuple[float, ...] = ()
     hold_region_threshold: float = 0.0
+    hold_still: float = 0.0
 
     def __post_init__(self) -> None:
         self.hold_config()  # validates the hold fields
 
     def hold_config(self) -> HoldConfig:
         """The pixel hold these defaults describe."""
-        return HoldConfig(self.hold, tuple(self.hold_region), self.hold_region_threshold)
+        return HoldConfig(self.hold, tuple(self.hold_region), self.hold_region_threshold, self.hold_still)
 
 
 class WorldModel(torch.nn.Module):

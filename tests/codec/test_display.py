@@ -36,6 +36,26 @@ def test_slow_changes_accumulate_instead_of_freezing():
     assert values == [0, 12, 12, 24]
 
 
+def test_still_frames_hold_a_sliver_of_change_but_not_motion_and_never_the_region():
+    hold = HoldConfig(threshold=10, region=(0.75, 1.0, 0.0, 1.0), region_threshold=1, still=0.25)
+    thresholds, field = hold.thresholds(4, 4), hold.field(4, 4)
+    assert int(field.sum()) == 12  # the bottom row is the region
+    zeros = torch.zeros(1, 3, 4, 4)
+    creep = zeros.clone()
+    creep[0, 0, 0, :2] = 20 * LEVEL  # 2 of 12 field pixels moved: below a quarter
+    creep[0, 0, 3, 0] = 20 * LEVEL  # the region is redrawn on its own threshold regardless
+    out, ref = hold_pixels(creep, zeros, zeros, thresholds, hold.still, field)
+    assert torch.equal(out[0, :, :3], zeros[0, :, :3]) and torch.equal(ref[0, :, :3], zeros[0, :, :3])
+    assert out[0, 0, 3, 0] == creep[0, 0, 3, 0]
+    motion = creep.clone()
+    motion[0, 0, 1, :] = 20 * LEVEL  # 6 of 12: the whole change is drawn
+    both = torch.cat([creep, motion])
+    out, _ = hold_pixels(both, torch.zeros_like(both), torch.zeros_like(both), thresholds, hold.still, field)
+    assert torch.equal(out[1], motion[0]) and torch.equal(out[0, :, :3], zeros[0, :, :3])  # decided per stream
+    with pytest.raises(ValueError, match="still"):
+        HoldConfig(threshold=1, still=1.0)
+
+
 def test_region_threshold_and_validation():
     t = HoldConfig(threshold=10, region=(0.5, 1.0, 0.0, 1.0), region_threshold=0).thresholds(4, 2)
     assert torch.all(t[..., :2, :] == 10 * LEVEL) and torch.all(t[..., 2:, :] == 0)

@@ -12,6 +12,11 @@ Two things make a displayed frame depend on the previous one:
   reference is the decoding at the pixel's last refresh, not the previous frame's, so slow changes still
   accumulate past the threshold instead of freezing. A world can give one region its own threshold (0 = never
   held), e.g. CarRacing's instrument strip, whose small bar movements carry the action.
+- **still frames** (optional, on top of pixel hold): when only a sliver of the picture outside that region would
+  be redrawn, none of it is. A model that is unsure whether a slowing car has stopped predicts a creep of a
+  pixel, which redraws the edges of the road and nothing else; a stopped car should show a still picture.
+  Real motion passes the bar within a frame or two, because references stay where they were last drawn and the
+  change keeps adding up.
 """
 
 from __future__ import annotations
@@ -34,15 +39,20 @@ class HoldConfig:
         threshold: Threshold over the whole frame.
         region: ``(top, bottom, left, right)`` fractions of the frame with their own threshold (empty: none).
         region_threshold: Threshold inside ``region``.
+        still: Fraction of the pixels outside ``region`` that must need a refresh for any of them to be
+            refreshed (0 = every pixel on its own); below it they are all held.
     """
 
     threshold: float = 0.0
     region: tuple[float, ...] = ()
     region_threshold: float = 0.0
+    still: float = 0.0
 
     def __post_init__(self) -> None:
         if self.threshold < 0 or self.region_threshold < 0:
             raise ValueError(f"hold thresholds must be >= 0 grey levels, got {self.threshold}, {self.region_threshold}")
+        if not 0 <= self.still < 1:
+            raise ValueError(f"hold still fraction must be in [0, 1), got {self.still}")
         check_region(self.region, 1.0)
 
     @property
@@ -57,16 +67,34 @@ class HoldConfig:
             t[(..., *region_slices(self.region, height, width))] = self.region_threshold
         return t * (2.0 / 255.0)
 
+    def field(self, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """``(1, 1, H, W)`` bool mask of the pixels outside ``region`` (the ones ``still`` counts)."""
+        m = torch.ones((1, 1, height, width), dtype=torch.bool, device=device)
+        if len(self.region):
+            m[(..., *region_slices(self.region, height, width))] = False
+        return m
+
 
 def hold_pixels(
-    decoded: torch.Tensor, shown: torch.Tensor, reference: torch.Tensor, thresholds: torch.Tensor
+    decoded: torch.Tensor,
+    shown: torch.Tensor,
+    reference: torch.Tensor,
+    thresholds: torch.Tensor,
+    still: float = 0.0,
+    field: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of pixel hold on ``(B, 3, H, W)`` frames in model units; returns ``(shown, reference)``.
 
     A pixel is refreshed (shows ``decoded``, and ``decoded`` becomes its reference) where any channel of
-    ``decoded`` differs from ``reference`` by at least its threshold; elsewhere it keeps ``shown``.
+    ``decoded`` differs from ``reference`` by at least its threshold; elsewhere it keeps ``shown``. With
+    ``still > 0``, pixels of ``field`` (a ``(1, 1, H, W)`` bool mask; default all) are refreshed only in frames
+    where at least that fraction of them needs it.
     """
     refresh = (decoded - reference).abs().amax(1, keepdim=True) >= thresholds
+    if still > 0:
+        field = torch.ones_like(refresh[:1]) if field is None else field
+        moving = (refresh & field).sum((1, 2, 3), keepdim=True) >= still * field.sum()
+        refresh = refresh & (moving | ~field)
     return torch.where(refresh, decoded, shown), torch.where(refresh, decoded, reference)
 
 
@@ -81,6 +109,7 @@ class Display:
         self.hold = world.sampling.hold_config() if hold is None else hold
         h, w = world.codec.config.height, world.codec.config.width
         self._thresholds = self.hold.thresholds(h, w, world.device)
+        self._field = self.hold.field(h, w, world.device)
         self.frames: np.ndarray | None = None  # uint8 (B, H, W, 3), what each stream shows now
         self._reference: torch.Tensor | None = None  # (B, 3, H, W) decoding each pixel was last refreshed from
 
@@ -117,6 +146,8 @@ class Display:
         shown = to_model(self.frames).to(self.world.device)
         p = shown if self.world.codec.has_refiner else None
         decoded = self.world.codec.decode(latents, p)
-        shown, self._reference = hold_pixels(decoded, shown, self._reference, self._thresholds)
+        shown, self._reference = hold_pixels(
+            decoded, shown, self._reference, self._thresholds, self.hold.still, self._field
+        )
         self.frames = to_uint8(shown).cpu().numpy()
         return self.frames
