@@ -174,6 +174,29 @@ def test_training_improves_reconstruction(toy_data, tmp_path):
     assert not torch.equal(codec.latent_std, torch.ones(4))  # statistics were fitted
 
 
+def test_sigterm_saves_the_step_it_stopped_at_and_the_run_resumes(toy_data, tmp_path, monkeypatch):
+    import signal
+
+    import worldsim.codec.train as codec_train
+
+    calls, losses = [], codec_train._losses
+
+    def signalled(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 7:  # as if `kill` arrived during step 7, long before a periodic checkpoint (100)
+            signal.raise_signal(signal.SIGTERM)
+        return losses(*args, **kwargs)
+
+    monkeypatch.setattr(codec_train, "_losses", signalled)
+    before = signal.getsignal(signal.SIGTERM)
+    stopped = train_codec(tiny_train(toy_data, tmp_path), progress=False)
+    assert stopped["stopped"] and stopped["step"] == 7
+    assert load_checkpoint(tmp_path / STATE_FILE, kind="train_state")[1]["step"] == 7
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is only there while training
+    monkeypatch.setattr(codec_train, "_losses", losses)
+    assert train_codec(tiny_train(toy_data, tmp_path), progress=False)["step"] == 40
+
+
 def test_resume_gives_identical_weights(toy_data, tmp_path):
     once, twice = tmp_path / "once", tmp_path / "twice"
     train_codec(tiny_train(toy_data, once), progress=False)

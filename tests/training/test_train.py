@@ -57,6 +57,25 @@ def test_resume_equals_uninterrupted(toy, tmp_path):
     assert a.metadata["trained_steps"] == b.metadata["trained_steps"] == 20
 
 
+def test_sigterm_pauses_after_the_current_step_with_everything_saved(toy, tmp_path, monkeypatch):
+    import signal
+
+    import worldsim.training.train as training
+
+    step = training._train_step
+
+    def signalled(run):
+        if run.step == 2:
+            signal.raise_signal(signal.SIGTERM)  # a stop request mid-step: the step finishes, then it is saved
+        return step(run)
+
+    monkeypatch.setattr(training, "_train_step", signalled)
+    before = signal.getsignal(signal.SIGTERM)
+    train(_cfg(toy, tmp_path, steps=20), progress=False)  # checkpoints every 10: step 3 is saved by the stop
+    assert WorldModel.load(tmp_path / "world.safetensors").metadata["trained_steps"] == 3
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
 def test_world_file_round_trip_and_metadata(toy, tmp_path):
     train(_cfg(toy, tmp_path / "run", steps=10), progress=False)
     world = WorldModel.load(tmp_path / "run" / "world.safetensors")

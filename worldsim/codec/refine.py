@@ -49,6 +49,7 @@ from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import CheckpointError, DatasetError, Error
 from worldsim.io import atomic_write_json, remove_stale_temp_files
+from worldsim.stop import GracefulStop
 from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.world_model import WorldModel
 
@@ -276,8 +277,11 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     params = list(codec.refiner.parameters())
     weights = pixel_weights(codec.config.height, codec.config.width, cfg.region, cfg.region_weight, device)
     sums, window_steps, window_start = torch.zeros(2, dtype=torch.float64), 0, time.perf_counter()
-    with tqdm(total=cfg.steps, initial=step, desc="train refiner", unit="step", disable=not progress) as bar:
-        while step < end:
+    with (
+        GracefulStop() as stop,
+        tqdm(total=cfg.steps, initial=step, desc="train refiner", unit="step", disable=not progress) as bar,
+    ):
+        while step < end and not stop.requested:
             t0 = time.perf_counter()
             rng = np.random.default_rng([cfg.seed, step])
             b = train.sample(rng, cfg.batch_size)
@@ -327,7 +331,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
                 bar.set_postfix(
                     loss=f"{last.get('loss', float('nan')):.4f}", val=f"{last.get('val_psnr', float('nan')):.2f}"
                 )
-            if step % cfg.ckpt_every == 0 or step == end:
+            if step % cfg.ckpt_every == 0 or step == end or stop.requested:
                 save_state()
     if step < cfg.steps:
         log.info("stopped at step %d of %d; re-run the same command to continue", step, cfg.steps)

@@ -47,6 +47,7 @@ from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import ConfigError, DatasetError, Error
 from worldsim.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from worldsim.stop import GracefulStop
 
 log = logging.getLogger(__name__)
 
@@ -371,8 +372,11 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, mse, l1, latent, grad norm
     window_steps, window_start = 0, time.perf_counter()
     model.train()
-    with tqdm(total=cfg.steps, initial=step, desc="train codec", unit="step", disable=not progress) as bar:
-        while step < end:
+    with (
+        GracefulStop() as stop,
+        tqdm(total=cfg.steps, initial=step, desc="train codec", unit="step", disable=not progress) as bar,
+    ):
+        while step < end and not stop.requested:
             t0 = time.perf_counter()
             rng = np.random.default_rng([cfg.seed, step])
             x = to_model(train_frames.sample(rng, cfg.batch_size)).to(device, non_blocking=True)  # (B, 3, H, W)
@@ -425,7 +429,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
                     val=f"{last.get('val_psnr', float('nan')):.1f}",
                     sps=f"{last['samples_per_s']:.0f}",
                 )
-            if step % cfg.ckpt_every == 0 or step == end:
+            if step % cfg.ckpt_every == 0 or step == end or stop.requested:
                 save_state()
     if step < cfg.steps:
         log.info("stopped at step %d of %d; re-run the same command to continue", step, cfg.steps)

@@ -40,6 +40,7 @@ from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
+from worldsim.stop import GracefulStop
 from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.training.logger import MetricsLogger
 from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
@@ -163,32 +164,44 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     tic, seen = time.perf_counter(), 0
     started, first_step = time.perf_counter(), run.step
     run.started = started
-    try:
-        while run.step < cfg.steps:
-            if _should_pause(cfg, run.step - first_step, time.perf_counter() - started):
-                _save(run)
-                log.info("paused at step %d of %d; re-run the same command to continue", run.step, cfg.steps)
-                break
-            metrics = _train_step(run)
-            run.step += 1
-            seen += cfg.batch_size * run.world_size
-            bar.update(1)
-            if run.step % cfg.log_every == 0 or run.step == cfg.steps:
-                rate = seen / (time.perf_counter() - tic)
-                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", samples_s=f"{rate:.1f}")
-                logger.log(run.step, {**metrics, "perf/samples_per_s": rate, **_mfu(run, rate)})
-                tic, seen = time.perf_counter(), 0
-            if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
-                _save(run)
-            last = run.step == cfg.steps
-            if run.main and ((cfg.eval_every and run.step % cfg.eval_every == 0) or last):
-                logger.log(run.step, evaluate(run))
-            if run.main and ((cfg.sample_every and run.step % cfg.sample_every == 0) or last):
-                write_samples(run)
-    finally:
-        bar.close()
-        logger.close()
+    with GracefulStop() as stop:
+        try:
+            while run.step < cfg.steps:
+                if _agree(run, stop.requested) or _should_pause(
+                    cfg, run.step - first_step, time.perf_counter() - started
+                ):
+                    _save(run)
+                    log.info("paused at step %d of %d; re-run the same command to continue", run.step, cfg.steps)
+                    break
+                metrics = _train_step(run)
+                run.step += 1
+                seen += cfg.batch_size * run.world_size
+                bar.update(1)
+                if run.step % cfg.log_every == 0 or run.step == cfg.steps:
+                    rate = seen / (time.perf_counter() - tic)
+                    bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", samples_s=f"{rate:.1f}")
+                    logger.log(run.step, {**metrics, "perf/samples_per_s": rate, **_mfu(run, rate)})
+                    tic, seen = time.perf_counter(), 0
+                if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
+                    _save(run)
+                last = run.step == cfg.steps
+                if run.main and ((cfg.eval_every and run.step % cfg.eval_every == 0) or last):
+                    logger.log(run.step, evaluate(run))
+                if run.main and ((cfg.sample_every and run.step % cfg.sample_every == 0) or last):
+                    write_samples(run)
+        finally:
+            bar.close()
+            logger.close()
     return run.out / "world.safetensors"
+
+
+def _agree(run: Run, flag: bool) -> bool:
+    """``flag`` on any rank (a stop signal can reach the ranks between different steps): all stop together."""
+    if run.world_size == 1:
+        return flag
+    t = torch.tensor([float(flag)], device=run.device)
+    torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+    return bool(t.item())
 
 
 #: Dense bf16 peak FLOP/s by GPU name fragment, for model FLOPs utilisation.
