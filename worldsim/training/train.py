@@ -167,9 +167,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     with GracefulStop() as stop:
         try:
             while run.step < cfg.steps:
-                if _agree(run, stop.requested) or _should_pause(
-                    cfg, run.step - first_step, time.perf_counter() - started
-                ):
+                pause = stop.requested or _should_pause(cfg, run.step - first_step, time.perf_counter() - started)
+                if _agree(run, pause):
                     _save(run)
                     log.info("paused at step %d of %d; re-run the same command to continue", run.step, cfg.steps)
                     break
@@ -196,7 +195,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
 
 
 def _agree(run: Run, flag: bool) -> bool:
-    """``flag`` on any rank (a stop signal can reach the ranks between different steps): all stop together."""
+    """``flag`` on any rank: all stop together (a signal or a time limit can reach ranks at different steps)."""
     if run.world_size == 1:
         return flag
     t = torch.tensor([float(flag)], device=run.device)
