@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--hold-region-threshold", type=float, help="pixel-hold threshold inside --hold-region")
     p.add_argument("--hold-still", type=float, help="fraction of pixels outside the region that must change to redraw")
+    p.add_argument(
+        "--hold-still-region", type=float, help="in a still frame, fraction of the region that must change to redraw"
+    )
     p.add_argument("--starts", type=int, default=200, help="number of start states")
     p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
     p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "hold_region": None if args.hold_region is None else tuple(args.hold_region),
         "hold_region_threshold": args.hold_region_threshold,
         "hold_still": args.hold_still,
+        "hold_still_region": args.hold_still_region,
     }
     defaults.update({k: v for k, v in flags.items() if v is not None})
     if not defaults:

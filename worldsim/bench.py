@@ -128,7 +128,9 @@ def _time_stream(
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
         decoded = codec.decode(out["latent"], shown)
         if held:
-            decoded, reference = hold_pixels(decoded, shown, reference, thresholds, hold.still, field)
+            decoded, reference = hold_pixels(
+                decoded, shown, reference, thresholds, hold.still, field, hold.still_region
+            )
         shown = decoded
         synchronize(device)
         lat.append(time.perf_counter() - start)

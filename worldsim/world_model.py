@@ -36,6 +36,8 @@ class SamplingDefaults:
         hold_region_threshold: Hold threshold inside ``hold_region`` (0 = never held there).
         hold_still: Fraction of the pixels outside ``hold_region`` that must change for any to be redrawn
             (0 = off; see :class:`worldsim.codec.display.HoldConfig`).
+        hold_still_region: In a still frame, the fraction of ``hold_region`` that must change for any of it to be
+            redrawn (0 = its own threshold only; needs ``hold_still``).
     """
 
     steps: int = 16
@@ -46,13 +48,16 @@ class SamplingDefaults:
     hold_region: tuple[float, ...] = ()
     hold_region_threshold: float = 0.0
     hold_still: float = 0.0
+    hold_still_region: float = 0.0
 
     def __post_init__(self) -> None:
         self.hold_config()  # validates the hold fields
 
     def hold_config(self) -> HoldConfig:
         """The pixel hold these defaults describe."""
-        return HoldConfig(self.hold, tuple(self.hold_region), self.hold_region_threshold, self.hold_still)
+        return HoldConfig(
+            self.hold, tuple(self.hold_region), self.hold_region_threshold, self.hold_still, self.hold_still_region
+        )
 
 
 class WorldModel(torch.nn.Module):

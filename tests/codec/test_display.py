@@ -56,6 +56,26 @@ def test_still_frames_hold_a_sliver_of_change_but_not_motion_and_never_the_regio
         HoldConfig(threshold=1, still=1.0)
 
 
+def test_a_still_frame_can_hold_the_region_too_unless_enough_of_it_changed():
+    hold = HoldConfig(threshold=10, region=(0.75, 1.0, 0.0, 1.0), region_threshold=1, still=0.25, still_region=0.5)
+    thresholds, field = hold.thresholds(4, 4), hold.field(4, 4)
+    zeros = torch.zeros(1, 3, 4, 4)
+    flicker = zeros.clone()
+    flicker[0, 0, 3, 0] = 20 * LEVEL  # 1 of 4 region pixels in a still frame: held
+    bars = zeros.clone()
+    bars[0, 0, 3, :2] = 20 * LEVEL  # 2 of 4: redrawn, though the picture above is still
+    moving = flicker.clone()
+    moving[0, 0, 1, :] = 20 * LEVEL  # the picture moves: the region is back on its own threshold
+    frames = torch.cat([flicker, bars, moving])
+    out, ref = hold_pixels(
+        frames, torch.zeros_like(frames), torch.zeros_like(frames), thresholds, hold.still, field, hold.still_region
+    )
+    assert torch.equal(out[0], zeros[0]) and torch.equal(ref[0], zeros[0])
+    assert torch.equal(out[1], bars[0]) and torch.equal(out[2], moving[0])
+    with pytest.raises(ValueError, match="still_region"):
+        HoldConfig(threshold=1, still_region=0.1)  # needs still
+
+
 def test_region_threshold_and_validation():
     t = HoldConfig(threshold=10, region=(0.5, 1.0, 0.0, 1.0), region_threshold=0).thresholds(4, 2)
     assert torch.all(t[..., :2, :] == 10 * LEVEL) and torch.all(t[..., 2:, :] == 0)

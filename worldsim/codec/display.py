@@ -16,7 +16,8 @@ Two things make a displayed frame depend on the previous one:
   be redrawn, none of it is. A model that is unsure whether a slowing car has stopped predicts a creep of a
   pixel, which redraws the edges of the road and nothing else; a stopped car should show a still picture.
   Real motion passes the bar within a frame or two, because references stay where they were last drawn and the
-  change keeps adding up.
+  change keeps adding up. The region can be held with it (``still_region``): in a frame whose picture is still,
+  the region too is redrawn only if enough of it changed, so a stopped car's instruments do not flicker either.
 """
 
 from __future__ import annotations
@@ -41,18 +42,23 @@ class HoldConfig:
         region_threshold: Threshold inside ``region``.
         still: Fraction of the pixels outside ``region`` that must need a refresh for any of them to be
             refreshed (0 = every pixel on its own); below it they are all held.
+        still_region: In a frame held still, the fraction of ``region`` that must need a refresh for any of it
+            to be refreshed (0 = region pixels always on their own threshold). Needs ``still``.
     """
 
     threshold: float = 0.0
     region: tuple[float, ...] = ()
     region_threshold: float = 0.0
     still: float = 0.0
+    still_region: float = 0.0
 
     def __post_init__(self) -> None:
         if self.threshold < 0 or self.region_threshold < 0:
             raise ValueError(f"hold thresholds must be >= 0 grey levels, got {self.threshold}, {self.region_threshold}")
         if not 0 <= self.still < 1:
             raise ValueError(f"hold still fraction must be in [0, 1), got {self.still}")
+        if not 0 <= self.still_region < 1 or (self.still_region > 0 and self.still == 0):
+            raise ValueError(f"hold still_region must be in [0, 1) and needs still > 0, got {self.still_region}")
         check_region(self.region, 1.0)
 
     @property
@@ -82,19 +88,24 @@ def hold_pixels(
     thresholds: torch.Tensor,
     still: float = 0.0,
     field: torch.Tensor | None = None,
+    still_region: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of pixel hold on ``(B, 3, H, W)`` frames in model units; returns ``(shown, reference)``.
 
     A pixel is refreshed (shows ``decoded``, and ``decoded`` becomes its reference) where any channel of
     ``decoded`` differs from ``reference`` by at least its threshold; elsewhere it keeps ``shown``. With
     ``still > 0``, pixels of ``field`` (a ``(1, 1, H, W)`` bool mask; default all) are refreshed only in frames
-    where at least that fraction of them needs it.
+    where at least that fraction of them needs it; with ``still_region > 0`` too, the other pixels of such a
+    still frame are refreshed only if at least that fraction of them needs it.
     """
     refresh = (decoded - reference).abs().amax(1, keepdim=True) >= thresholds
     if still > 0:
         field = torch.ones_like(refresh[:1]) if field is None else field
         moving = (refresh & field).sum((1, 2, 3), keepdim=True) >= still * field.sum()
-        refresh = refresh & (moving | ~field)
+        region = ~field
+        if still_region > 0:
+            region = region & ((refresh & region).sum((1, 2, 3), keepdim=True) >= still_region * region.sum())
+        refresh = refresh & (moving | region)
     return torch.where(refresh, decoded, shown), torch.where(refresh, decoded, reference)
 
 
@@ -147,7 +158,7 @@ class Display:
         p = shown if self.world.codec.has_refiner else None
         decoded = self.world.codec.decode(latents, p)
         shown, self._reference = hold_pixels(
-            decoded, shown, self._reference, self._thresholds, self.hold.still, self._field
+            decoded, shown, self._reference, self._thresholds, self.hold.still, self._field, self.hold.still_region
         )
         self.frames = to_uint8(shown).cpu().numpy()
         return self.frames
