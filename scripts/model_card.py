@@ -142,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             **{k: summary.get(k) for k in ("path", "world", "resolution", "actions", "episodes", "steps")},
             "policies": ds.meta.get("collect", {}).get("settings", {}).get("policy"),
         },
-        "codec": {k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "latent_shape", "train_seconds")},
+        "codec": {
+            k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "timing", "latent_shape", "train_seconds")
+        },
         "teacher": {k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config")},
         # Sampling defaults are the shipped file's: packaging may set them (package_world.py --sampling).
         "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "refiner")}
@@ -186,6 +188,14 @@ def _guidance_text(sampling: dict[str, Any] | None) -> str:
     return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
 
+def _timing_text(timing: dict[str, Any] | None) -> str:
+    if not timing:
+        return "timing setup not recorded"
+    threads = timing.get("threads")
+    on = f", {threads} thread{'s' if threads != 1 else ''}" if timing.get("device") == "cpu" and threads else ""
+    return f"{timing.get('device', 'cpu')}{on}, batch {timing.get('batch_size', 1)}"
+
+
 def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
     d, c, t, s, st = card["data"], card["codec"], card["teacher"], card["student"], card["stability"]
     dyn = t.get("dynamics_config") or {}
@@ -208,7 +218,7 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 
 ## Recipe
 - Codec: {c.get("latent_shape")} latents, {c.get("step")} steps, validation PSNR {c.get("val_psnr") or 0:.2f} dB,
-  decode {c.get("decode_ms") or 0:.2f} ms/frame on one CPU thread.
+  decode {c.get("decode_ms") or 0:.2f} ms/frame ({_timing_text(c.get("timing"))}).
 - Teacher: dynamics transformer dim {dyn.get("dim")}, depth {dyn.get("depth")}, context {dyn.get("context_frames")}
   frames; {t.get("trained_steps")} steps, {hours(t.get("train_seconds"))} on {t.get("hardware") or "unknown hardware"}.
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
