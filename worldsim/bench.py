@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec
-from worldsim.codec.display import HoldConfig, hold_pixels
+from worldsim.codec.display import HoldConfig, PixelHold
 from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
@@ -122,15 +122,13 @@ def _time_stream(
     shown = torch.zeros(b, 3, h, w, device=device)  # a refiner decodes each frame after the previous one
     held = hold is not None and hold.enabled
     if held:
-        thresholds, field, reference = hold.thresholds(h, w, device), hold.field(h, w, device), shown.clone()
+        pixel_hold, reference = PixelHold(hold, h, w, device), shown.clone()
     for i, a in enumerate(actions):
         start = time.perf_counter()
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
         decoded = codec.decode(out["latent"], shown)
         if held:
-            decoded, reference = hold_pixels(
-                decoded, shown, reference, thresholds, hold.still, field, hold.still_region
-            )
+            decoded, reference = pixel_hold(decoded, shown, reference)
         shown = decoded
         synchronize(device)
         lat.append(time.perf_counter() - start)

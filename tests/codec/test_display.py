@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldsim.codec.display import Display, HoldConfig, hold_pixels
+from worldsim.codec.display import Display, HoldConfig, PixelHold, hold_pixels
 
 LEVEL = 2.0 / 255.0  # one grey level in model units
 
@@ -58,7 +58,7 @@ def test_still_frames_hold_a_sliver_of_change_but_not_motion_and_never_the_regio
 
 def test_a_still_frame_can_hold_the_region_too_unless_enough_of_it_changed():
     hold = HoldConfig(threshold=10, region=(0.75, 1.0, 0.0, 1.0), region_threshold=1, still=0.25, still_region=0.5)
-    thresholds, field = hold.thresholds(4, 4), hold.field(4, 4)
+    pixel_hold = PixelHold(hold, 4, 4)
     zeros = torch.zeros(1, 3, 4, 4)
     flicker = zeros.clone()
     flicker[0, 0, 3, 0] = 20 * LEVEL  # 1 of 4 region pixels in a still frame: held
@@ -67,9 +67,7 @@ def test_a_still_frame_can_hold_the_region_too_unless_enough_of_it_changed():
     moving = flicker.clone()
     moving[0, 0, 1, :] = 20 * LEVEL  # the picture moves: the region is back on its own threshold
     frames = torch.cat([flicker, bars, moving])
-    out, ref = hold_pixels(
-        frames, torch.zeros_like(frames), torch.zeros_like(frames), thresholds, hold.still, field, hold.still_region
-    )
+    out, ref = pixel_hold(frames, torch.zeros_like(frames), torch.zeros_like(frames))
     assert torch.equal(out[0], zeros[0]) and torch.equal(ref[0], zeros[0])
     assert torch.equal(out[1], bars[0]) and torch.equal(out[2], moving[0])
     with pytest.raises(ValueError, match="still_region"):

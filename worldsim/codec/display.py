@@ -109,6 +109,25 @@ def hold_pixels(
     return torch.where(refresh, decoded, shown), torch.where(refresh, decoded, reference)
 
 
+class PixelHold:
+    """A :class:`HoldConfig` made ready for ``H x W`` frames on one device.
+
+    >>> # hold = PixelHold(config, 64, 64); shown, reference = hold(decoded, shown, reference)
+    """
+
+    def __init__(self, config: HoldConfig, height: int, width: int, device: torch.device | str = "cpu") -> None:
+        self.config = config
+        self.thresholds = config.thresholds(height, width, device)
+        self.field = config.field(height, width, device)
+
+    def __call__(
+        self, decoded: torch.Tensor, shown: torch.Tensor, reference: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`hold_pixels` with this configuration; returns ``(shown, reference)``."""
+        c = self.config
+        return hold_pixels(decoded, shown, reference, self.thresholds, c.still, self.field, c.still_region)
+
+
 class Display:
     """The frames ``B`` streams of a world show, decoded one latent at a time after the previous frame.
 
@@ -119,8 +138,7 @@ class Display:
         self.world = world
         self.hold = world.sampling.hold_config() if hold is None else hold
         h, w = world.codec.config.height, world.codec.config.width
-        self._thresholds = self.hold.thresholds(h, w, world.device)
-        self._field = self.hold.field(h, w, world.device)
+        self._pixel_hold = PixelHold(self.hold, h, w, world.device)
         self.frames: np.ndarray | None = None  # uint8 (B, H, W, 3), what each stream shows now
         self._reference: torch.Tensor | None = None  # (B, 3, H, W) decoding each pixel was last refreshed from
 
@@ -157,8 +175,6 @@ class Display:
         shown = to_model(self.frames).to(self.world.device)
         p = shown if self.world.codec.has_refiner else None
         decoded = self.world.codec.decode(latents, p)
-        shown, self._reference = hold_pixels(
-            decoded, shown, self._reference, self._thresholds, self.hold.still, self._field, self.hold.still_region
-        )
+        shown, self._reference = self._pixel_hold(decoded, shown, self._reference)
         self.frames = to_uint8(shown).cpu().numpy()
         return self.frames
