@@ -10,7 +10,8 @@ Two things make a displayed frame depend on the previous one:
   move still shimmers by a few grey levels (and a car standing still never shows the same frame twice);
   with hold, what the model says did not change stays exactly as it was, and what changed is redrawn. The
   reference is the decoding at the pixel's last refresh, not the previous frame's, so slow changes still
-  accumulate past the threshold instead of freezing. A world can give one region its own threshold (0 = never
+  accumulate past the threshold instead of freezing. With a refiner, which decodes from the frame shown
+  before, the reference starts as the real frame itself. A world can give one region its own threshold (0 = never
   held), e.g. CarRacing's instrument strip, whose small bar movements carry the action.
 - **still frames** (optional, on top of pixel hold): when only a sliver of the picture outside that region would
   be redrawn, none of it is. A model that is unsure whether a slowing car has stopped predicts a creep of a
@@ -149,11 +150,16 @@ class Display:
         """Show real ``frames`` uint8 ``(B, H, W, 3)`` (all streams, or rows ``streams``).
 
         ``latents`` are their encodings when already computed; held pixels are compared with the decoding of
-        these, so codec error on a real frame does not count as a change.
+        these, so codec error on a real frame does not count as a change. A codec with a refiner decodes each
+        frame from the one shown before, so its output is already close to the real frame where nothing moved:
+        there the shown frame itself is the reference (comparing with the plain decoding would count the
+        refiner's whole correction as change).
         """
         frames = np.ascontiguousarray(frames)
         ref = None
-        if self.hold.enabled:
+        if self.hold.enabled and self.world.codec.has_refiner:
+            ref = to_model(frames).to(self.world.device)
+        elif self.hold.enabled:
             z = self.world.encode(frames) if latents is None else latents
             ref = self.world.codec.decode(z)
         if streams is None or self.frames is None:
