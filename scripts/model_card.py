@@ -182,8 +182,8 @@ def _guidance_text(sampling: dict[str, Any] | None) -> str:
         where = f", {sampling.get('hold_region_threshold', 0):g} in region {list(region)}" if region else ""
         still = sampling.get("hold_still", 0.0)
         region_still = sampling.get("hold_still_region", 0.0)
-        region_still = f" (the region too, below {region_still:.0%})" if region_still else ""
-        still = f", still frames below {still:.0%} changed{region_still}" if still else ""
+        region_still = f" (the region too, below {region_still * 100:g}%)" if region_still else ""
+        still = f", still frames below {still * 100:g}% changed{region_still}" if still else ""
         parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}{still}")
     return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
