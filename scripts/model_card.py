@@ -184,7 +184,9 @@ def _guidance_text(sampling: dict[str, Any] | None) -> str:
         region_still = sampling.get("hold_still_region", 0.0)
         region_still = f" (the region too, below {region_still * 100:g}%)" if region_still else ""
         still = f", still frames below {still * 100:g}% changed{region_still}" if still else ""
-        parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}{still}")
+        snap = sampling.get("hold_snap", 0.0)
+        snap = f", redrawn pixels within {snap:g} levels of the start frame snapped to it" if snap else ""
+        parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}{still}{snap}")
     return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
 

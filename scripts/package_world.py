@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--hold-still-region", type=float, help="in a still frame, fraction of the region that must change to redraw"
     )
+    p.add_argument("--hold-snap", type=float, help="grey levels within which a redrawn pixel snaps to the start frame")
     p.add_argument("--starts", type=int, default=200, help="number of start states")
     p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
     p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "hold_region_threshold": args.hold_region_threshold,
         "hold_still": args.hold_still,
         "hold_still_region": args.hold_still_region,
+        "hold_snap": args.hold_snap,
     }
     defaults.update({k: v for k, v in flags.items() if v is not None})
     if not defaults:

@@ -122,13 +122,13 @@ def _time_stream(
     shown = torch.zeros(b, 3, h, w, device=device)  # a refiner decodes each frame after the previous one
     held = hold is not None and hold.enabled
     if held:
-        pixel_hold, reference = PixelHold(hold, h, w, device), shown.clone()
+        pixel_hold, reference, background = PixelHold(hold, h, w, device), shown.clone(), shown.clone()
     for i, a in enumerate(actions):
         start = time.perf_counter()
         state, out = sampler.step(state, torch.full((b,), int(a), device=device))
         decoded = codec.decode(out["latent"], shown)
         if held:
-            decoded, reference = pixel_hold(decoded, shown, reference)
+            decoded, reference = pixel_hold(decoded, shown, reference, background)
         shown = decoded
         synchronize(device)
         lat.append(time.perf_counter() - start)

@@ -38,6 +38,8 @@ class SamplingDefaults:
             (0 = off; see :class:`worldsim.codec.display.HoldConfig`).
         hold_still_region: In a still frame, the fraction of ``hold_region`` that must change for any of it to be
             redrawn (0 = its own threshold only; needs ``hold_still``).
+        hold_snap: A redrawn pixel within this many grey levels of the start frame shows the start frame's value
+            (0 = off; for games drawn over a fixed background).
     """
 
     steps: int = 16
@@ -49,6 +51,7 @@ class SamplingDefaults:
     hold_region_threshold: float = 0.0
     hold_still: float = 0.0
     hold_still_region: float = 0.0
+    hold_snap: float = 0.0
 
     def __post_init__(self) -> None:
         self.hold_config()  # validates the hold fields
@@ -56,7 +59,12 @@ class SamplingDefaults:
     def hold_config(self) -> HoldConfig:
         """The pixel hold these defaults describe."""
         return HoldConfig(
-            self.hold, tuple(self.hold_region), self.hold_region_threshold, self.hold_still, self.hold_still_region
+            self.hold,
+            tuple(self.hold_region),
+            self.hold_region_threshold,
+            self.hold_still,
+            self.hold_still_region,
+            self.hold_snap,
         )
 
 

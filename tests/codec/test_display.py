@@ -74,6 +74,24 @@ def test_a_still_frame_can_hold_the_region_too_unless_enough_of_it_changed():
         HoldConfig(threshold=1, still_region=0.1)  # needs still
 
 
+def test_snap_restores_the_start_frame_where_a_redrawn_pixel_is_close_to_it():
+    background = torch.zeros(1, 3, 1, 3)
+    background[0, :, 0, 2] = 0.5
+    shown = reference = torch.full((1, 3, 1, 3), 0.8)  # a sprite covered all three pixels
+    decoded = torch.zeros(1, 3, 1, 3)
+    decoded[0, 0, 0, 0] = 3 * LEVEL  # the sprite left: the decoder's background is 3 levels off
+    decoded[0, 0, 0, 1] = 0.3  # something else is drawn here: far from the background
+    decoded[0, :, 0, 2] = 0.8 + 2 * LEVEL  # the sprite stays (held; snap only touches redrawn pixels)
+    hold = PixelHold(HoldConfig(threshold=10, snap=5), 1, 3)
+    out, ref = hold(decoded, shown, reference, background)
+    assert torch.equal(out[0, :, 0, 0], background[0, :, 0, 0])  # exactly the real background
+    assert torch.equal(out[0, :, 0, 1], decoded[0, :, 0, 1]) and torch.equal(out[0, :, 0, 2], shown[0, :, 0, 2])
+    assert torch.equal(ref[0, :, 0, 0], decoded[0, :, 0, 0])  # the reference is still the decoding
+    assert torch.equal(hold(decoded, shown, reference)[0], hold_pixels(decoded, shown, reference, hold.thresholds)[0])
+    with pytest.raises(ValueError, match="snap"):
+        HoldConfig(snap=5)  # needs a hold threshold
+
+
 def test_region_threshold_and_validation():
     t = HoldConfig(threshold=10, region=(0.5, 1.0, 0.0, 1.0), region_threshold=0).thresholds(4, 2)
     assert torch.all(t[..., :2, :] == 10 * LEVEL) and torch.all(t[..., 2:, :] == 0)
@@ -117,10 +135,12 @@ def test_world_hold_default_round_trips_and_reaches_the_simulator(tiny_world, tm
 
     world = WorldModel.load(tiny_world / "world.safetensors")
     assert not world.sampling.hold_config().enabled  # files written before pixel hold load without it
-    world.sampling = replace(world.sampling, hold=12.0, hold_region=(0.875, 1.0, 0.0, 1.0), hold_region_threshold=6.0)
+    world.sampling = replace(
+        world.sampling, hold=12.0, hold_region=(0.875, 1.0, 0.0, 1.0), hold_region_threshold=6.0, hold_snap=3.0
+    )
     world.save(tmp_path / "held.safetensors")
     loaded = WorldModel.load(tmp_path / "held.safetensors")
-    assert loaded.sampling.hold_config() == HoldConfig(12.0, (0.875, 1.0, 0.0, 1.0), 6.0)
+    assert loaded.sampling.hold_config() == HoldConfig(12.0, (0.875, 1.0, 0.0, 1.0), 6.0, snap=3.0)
     with pytest.raises(ValueError, match="grey levels"):
         SamplingDefaults(hold=-2)
 
@@ -159,3 +179,23 @@ def test_with_a_refiner_a_frame_it_keeps_within_the_threshold_stays_exact(tiny_w
     held.start(frames, z)
     for _ in range(3):  # compared with the frame shown, not with the plain decoding: nothing is redrawn
         assert np.array_equal(held.show(z), frames)
+
+
+def test_display_snaps_to_the_frame_each_stream_started_from(tiny_world):
+    from worldsim.world_model import WorldModel
+
+    world = WorldModel.load(tiny_world / "world.safetensors")
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    z = world.encode(frames)
+    moved = z + 0.5 * torch.randn_like(z)
+    snapping = Display(world, HoldConfig(threshold=8, snap=1e4))  # every redrawn pixel is "close": all snap
+    snapping.start(frames, z)
+    assert np.array_equal(snapping.show(moved), frames)
+    restarted = rng.integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    snapping.start(restarted, streams=[1])  # a restarted stream snaps to its own new start frame
+    shown = snapping.show(moved + 0.5 * torch.randn_like(z))
+    assert np.array_equal(shown[0], frames[0]) and np.array_equal(shown[1], restarted[0])
+    plain = Display(world, HoldConfig(threshold=8))
+    plain.start(frames, z)
+    assert not np.array_equal(plain.show(moved), frames)

@@ -19,6 +19,10 @@ Two things make a displayed frame depend on the previous one:
   Real motion passes the bar within a frame or two, because references stay where they were last drawn and the
   change keeps adding up. The region can be held with it (``still_region``): in a frame whose picture is still,
   the region too is redrawn only if enough of it changed, so a stopped car's instruments do not flicker either.
+- **background snap** (optional): a redrawn pixel whose decoding lies within a few grey levels of the first real
+  frame at that pixel shows the real value. In a game drawn over a fixed background (Atari), a sprite that moves
+  on uncovers exactly the background it hid; the decoder's version of it is off by a few grey levels, so the
+  frame would never again equal the real one (PSNR counts a pixel 1 level off on an exact frame as a 40 dB loss).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class HoldConfig:
             refreshed (0 = every pixel on its own); below it they are all held.
         still_region: In a frame held still, the fraction of ``region`` that must need a refresh for any of it
             to be refreshed (0 = region pixels always on their own threshold). Needs ``still``.
+        snap: A refreshed pixel whose decoding is within this many grey levels of the first real frame shown
+            there shows the real value (0 = off).
     """
 
     threshold: float = 0.0
@@ -52,10 +58,13 @@ class HoldConfig:
     region_threshold: float = 0.0
     still: float = 0.0
     still_region: float = 0.0
+    snap: float = 0.0
 
     def __post_init__(self) -> None:
         if self.threshold < 0 or self.region_threshold < 0:
             raise ValueError(f"hold thresholds must be >= 0 grey levels, got {self.threshold}, {self.region_threshold}")
+        if self.snap < 0 or (self.snap > 0 and not self.enabled):
+            raise ValueError(f"hold snap must be >= 0 grey levels and needs a hold threshold, got {self.snap}")
         if not 0 <= self.still < 1:
             raise ValueError(f"hold still fraction must be in [0, 1), got {self.still}")
         if not 0 <= self.still_region < 1 or (self.still_region > 0 and self.still == 0):
@@ -90,6 +99,8 @@ def hold_pixels(
     still: float = 0.0,
     field: torch.Tensor | None = None,
     still_region: float = 0.0,
+    background: torch.Tensor | None = None,
+    snap: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step of pixel hold on ``(B, 3, H, W)`` frames in model units; returns ``(shown, reference)``.
 
@@ -97,7 +108,8 @@ def hold_pixels(
     ``decoded`` differs from ``reference`` by at least its threshold; elsewhere it keeps ``shown``. With
     ``still > 0``, pixels of ``field`` (a ``(1, 1, H, W)`` bool mask; default all) are refreshed only in frames
     where at least that fraction of them needs it; with ``still_region > 0`` too, the other pixels of such a
-    still frame are refreshed only if at least that fraction of them needs it.
+    still frame are refreshed only if at least that fraction of them needs it. With ``background`` (``(B, 3, H, W)``)
+    and ``snap > 0`` (model units), a refreshed pixel whose decoding is within ``snap`` of it shows ``background``.
     """
     refresh = (decoded - reference).abs().amax(1, keepdim=True) >= thresholds
     if still > 0:
@@ -107,7 +119,10 @@ def hold_pixels(
         if still_region > 0:
             region = region & ((refresh & region).sum((1, 2, 3), keepdim=True) >= still_region * region.sum())
         refresh = refresh & (moving | region)
-    return torch.where(refresh, decoded, shown), torch.where(refresh, decoded, reference)
+    drawn = decoded
+    if background is not None and snap > 0:
+        drawn = torch.where((decoded - background).abs().amax(1, keepdim=True) < snap, background, decoded)
+    return torch.where(refresh, drawn, shown), torch.where(refresh, decoded, reference)
 
 
 class PixelHold:
@@ -122,11 +137,21 @@ class PixelHold:
         self.field = config.field(height, width, device)
 
     def __call__(
-        self, decoded: torch.Tensor, shown: torch.Tensor, reference: torch.Tensor
+        self,
+        decoded: torch.Tensor,
+        shown: torch.Tensor,
+        reference: torch.Tensor,
+        background: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`hold_pixels` with this configuration; returns ``(shown, reference)``."""
+        """:func:`hold_pixels` with this configuration; returns ``(shown, reference)``.
+
+        ``background`` is the first real frame of each stream (what ``snap`` snaps to; ignored without it).
+        """
         c = self.config
-        return hold_pixels(decoded, shown, reference, self.thresholds, c.still, self.field, c.still_region)
+        snap = c.snap * 2.0 / 255.0  # grey levels -> model units
+        return hold_pixels(
+            decoded, shown, reference, self.thresholds, c.still, self.field, c.still_region, background, snap
+        )
 
 
 class Display:
@@ -142,6 +167,7 @@ class Display:
         self._pixel_hold = PixelHold(self.hold, h, w, world.device)
         self.frames: np.ndarray | None = None  # uint8 (B, H, W, 3), what each stream shows now
         self._reference: torch.Tensor | None = None  # (B, 3, H, W) decoding each pixel was last refreshed from
+        self._background: torch.Tensor | None = None  # (B, 3, H, W) the real frame each stream started from (snap)
 
     @torch.no_grad()
     def start(
@@ -156,19 +182,24 @@ class Display:
         refiner's whole correction as change).
         """
         frames = np.ascontiguousarray(frames)
-        ref = None
+        ref = real = None
+        if self.hold.enabled:
+            real = to_model(frames).to(self.world.device)
         if self.hold.enabled and self.world.codec.has_refiner:
-            ref = to_model(frames).to(self.world.device)
+            ref = real
         elif self.hold.enabled:
             z = self.world.encode(frames) if latents is None else latents
             ref = self.world.codec.decode(z)
+        background = real if self.hold.snap > 0 else None
         if streams is None or self.frames is None:
-            self.frames, self._reference = frames.copy(), ref
+            self.frames, self._reference, self._background = frames.copy(), ref, background
             return
         idx = list(streams)
         self.frames[idx] = frames
         if ref is not None:
             self._reference[idx] = ref
+        if background is not None:
+            self._background[idx] = background
 
     @torch.no_grad()
     def show(self, latents: torch.Tensor) -> np.ndarray:
@@ -181,6 +212,6 @@ class Display:
         shown = to_model(self.frames).to(self.world.device)
         p = shown if self.world.codec.has_refiner else None
         decoded = self.world.codec.decode(latents, p)
-        shown, self._reference = self._pixel_hold(decoded, shown, self._reference)
+        shown, self._reference = self._pixel_hold(decoded, shown, self._reference, self._background)
         self.frames = to_uint8(shown).cpu().numpy()
         return self.frames
