@@ -70,6 +70,32 @@ def _fmt_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _windows_text(rows: list[dict[str, Any]]) -> str:
+    cfg = rows[0]["report"].get("config", {}) if rows else {}
+    return f", {cfg['episodes']} windows of seed {cfg.get('seed', 0)}" if "episodes" in cfg else ""
+
+
+def _fmt_wide(wide: dict[str, Any]) -> str:
+    """Evaluations on other window draws, each against its own copy-last baseline (bands differ per draw)."""
+    if not wide:
+        return ""
+    head = "| windows | steps | " + " | ".join(f"PSNR {b}" for b in BANDS) + " | IDM ratio | beats copy-last |"
+    lines = [head, "|" + "---|" * (4 + len(BANDS))]
+    for name, r in wide.items():
+        p, cl = r["psnr"]["model"]["bands"], r["psnr"]["copy_last"]["bands"]
+        beats = (
+            "every band"
+            if all(p[b] > cl[b] for b in BANDS)
+            else "not at " + ", ".join(b for b in BANDS if p[b] <= cl[b])
+        )
+        lines.append(
+            f"| {name} | {r['config']['steps']} | "
+            + " | ".join(f"{p[b]:.2f} ({cl[b]:.2f})" for b in BANDS)
+            + f" | {r['idm']['ratio']:.2f} | {beats} |"
+        )
+    return "\n## Evaluation on more windows (shipped settings; copy-last in brackets)\n" + "\n".join(lines) + "\n"
+
+
 def _cpu_fps(world: str, steps: int, lookahead: int, frames: int = 150) -> dict[str, float]:
     sim = Simulator.load(world, device="cpu", backend="auto", lookahead=lookahead, steps=steps)
     sim.warmup()
@@ -96,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher", default="", help="teacher world file (default RUNS/teacher/world.safetensors)")
     p.add_argument("--student", default="", help="student world file (default RUNS/student/world.safetensors)")
     p.add_argument("--eval", action="append", default=[], metavar="NAME=DIR", help="evaluation report dirs (repeat)")
+    p.add_argument(
+        "--wide", action="append", default=[], metavar="NAME=DIR", help="evaluations on more windows (repeat)"
+    )
     p.add_argument("--stability-frames", type=int, default=2000)
     p.add_argument("--stability-streams", type=int, default=4)
     p.add_argument("--notes", default="", help="markdown file appended as 'Notes and limitations'")
@@ -121,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     codec = json.loads(codec_eval.read_text()) if codec_eval.is_file() else {}
     tmeta, smeta = _meta(teacher), _meta(student)
     rows = _eval_rows(evals)
+    wide = {
+        row["name"]: row["report"] for row in _eval_rows({k: Path(v) for k, v in (e.split("=", 1) for e in args.wide)})
+    }
 
     sim = Simulator.load(args.name, num_streams=args.stability_streams, device="cpu", backend="eager")
     old = files.world.parent / "card.json"
@@ -150,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "refiner")}
         | {"sampling": _meta(files.world).get("sampling")},
         "evaluation": {row["name"]: row["report"] for row in rows},
+        "wide_evaluation": wide,
         "stability": stability,
         "cpu_speed": speed,
         "files": {p.name: round(p.stat().st_size / 2**20, 1) for p in files.world.parent.iterdir() if p.is_file()},
@@ -228,12 +261,12 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
   default {(s.get("sampling") or {}).get("steps")} denoising steps{_guidance_text(s.get("sampling"))}.
 {_refiner_line(s.get("refiner"))}
 
-## Evaluation (held-out episodes, open loop, 64 frames)
+## Evaluation (held-out episodes, open loop, 64 frames{_windows_text(rows)})
 {_fmt_table(rows)}
 
 PSNR in dB per horizon band (frames after the real context); IDM = inverse-dynamics classifier accuracy on
 generated vs real frame pairs (action following); reward MAE vs predicting zero.
-
+{_fmt_wide(card.get("wide_evaluation") or {})}
 ## Closed-loop stability ({st["streams"]} streams x {st["frames"]} frames, random held actions)
 NaN frames: {st["nan_frames"]}; flat frames: {st["flat_frames"]}; frames with colour means inside the real data's range:
 {100 * st["in_range_fraction"]:.1f}% -> **{"passed" if st["passed"] else "FAILED"}**.

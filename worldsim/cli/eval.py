@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("world", help="shipped world name (carracing, doom) or world model file (world.safetensors)")
+    p.add_argument("world", help="shipped world name (carracing, doom, breakout) or world file (world.safetensors)")
     p.add_argument("--data", required=True, help="dataset with validation episodes")
     p.add_argument("--out", help="output directory (default: beside the world file, eval/; runs/eval-NAME for a name)")
     p.add_argument("--episodes", type=int, help="evaluation windows (default 16)")
