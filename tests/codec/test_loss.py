@@ -8,7 +8,7 @@ import torch
 
 from worldsim.codec import CodecTrainConfig, FrameCodec, train_codec
 from worldsim.codec.autoencoder import psnr, to_model, to_uint8
-from worldsim.codec.loss import pixel_weights, reconstruction_loss
+from worldsim.codec.loss import background_frame, pixel_weights, reconstruction_loss, sprite_weights
 from worldsim.codec.refine import RefineConfig
 from worldsim.codec.train import CODEC_FILE
 from worldsim.config import from_dict
@@ -41,6 +41,27 @@ def test_weighted_loss_counts_region_errors_more_and_reports_plain_terms():
     assert plain.item() == pytest.approx(2 * mse.item() + 0.5 * l1.item())
 
 
+def test_sprite_weights_pick_what_differs_from_the_background_and_average_one():
+    field = torch.full((5, 3, 8, 8), -1.0)  # a black field
+    field[:, 0, 0, :] = 0.5  # a red wall every frame shows
+    field[0, :, 4, 4] = 1.0  # a ball, in one frame only: not part of the background
+    background = background_frame(field)
+    assert torch.equal(background[0, :, 0, 0], field[1, :, 0, 0]) and torch.equal(
+        background[0, :, 4, 4], field[1, :, 4, 4]
+    )
+    x = field[:2].clone()
+    x[1, 0, 6, 6] = -1.0 + 20 * 2 / 255  # 20 grey levels off the background: under a threshold of 30
+    w = sprite_weights(x, background, 50.0, 30.0)
+    assert w.shape == (2, 1, 8, 8) and w.mean().item() == pytest.approx(1.0)
+    assert (w[0, 0, 4, 4] / w[0, 0, 0, 0]).item() == pytest.approx(50.0)  # the ball
+    assert w[1, 0, 6, 6] == w[1, 0, 0, 0] and w[0, 0, 0, 0] == w[1, 0, 0, 0]  # the wall and faint change: plain
+    region = pixel_weights(8, 8, (0.875, 1.0, 0.0, 1.0), 4.0)
+    both = sprite_weights(x, background, 50.0, 30.0, region)
+    assert (both[1, 0, 7, 0] / both[1, 0, 0, 0]).item() == pytest.approx(4.0) and both.mean().item() == pytest.approx(
+        1.0
+    )
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -50,6 +71,8 @@ def test_weighted_loss_counts_region_errors_more_and_reports_plain_terms():
     ],
 )
 def test_bad_regions_are_config_errors(settings, message):
+    with pytest.raises(ConfigError, match="sprite_weight"):
+        from_dict(CodecTrainConfig, {"sprite_weight": 0}, where="recipe.yaml")
     for cls in (CodecTrainConfig, RefineConfig):
         with pytest.raises(ConfigError, match=message):
             from_dict(cls, settings, where="recipe.yaml")

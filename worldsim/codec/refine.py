@@ -42,8 +42,8 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, to_uint8
-from worldsim.codec.loss import check_region, pixel_weights, reconstruction_loss
-from worldsim.codec.train import MetricsLog, lr_at, param_groups
+from worldsim.codec.loss import background_frame, check_region, pixel_weights, reconstruction_loss, sprite_weights
+from worldsim.codec.train import FrameSampler, MetricsLog, lr_at, param_groups
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
@@ -86,6 +86,9 @@ class RefineConfig:
         region: ``(top, bottom, left, right)`` fractions of the frame weighted ``region_weight`` times more in the
             loss (see :mod:`worldsim.codec.loss`; use the codec's recipe); empty = all pixels alike.
         region_weight: Loss weight of ``region`` relative to the rest of the frame.
+        sprite_weight: Loss weight of pixels that differ from the dataset's background by ``sprite_threshold``
+            grey levels or more (see :mod:`worldsim.codec.loss`; use the codec's recipe); 1 = off.
+        sprite_threshold: Grey levels from the background that make a pixel a sprite pixel.
         log_every: Steps between metric rows.
         eval_every: Steps between validation evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -112,6 +115,8 @@ class RefineConfig:
     self_prev: float = 0.5
     region: tuple[float, ...] = ()
     region_weight: float = 1.0
+    sprite_weight: float = 1.0
+    sprite_threshold: float = 30.0
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 250
@@ -127,6 +132,9 @@ class RefineConfig:
         if not 0.0 <= self.self_prev <= 1.0:
             raise ValueError(f"self_prev must be in [0, 1], got {self.self_prev}")
         check_region(self.region, self.region_weight)
+        if self.sprite_weight <= 0 or self.sprite_threshold <= 0:
+            raise ValueError(f"sprite_weight and sprite_threshold must be > 0, got {self.sprite_weight}, "
+                             f"{self.sprite_threshold}")  # fmt: skip
         if min(self.log_every, self.eval_every, self.ckpt_every, self.eval_windows) < 1 or self.eval_length < 2:
             raise ValueError("log_every, eval_every, ckpt_every, eval_windows >= 1 and eval_length >= 2 are required")
 
@@ -276,6 +284,10 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     last: dict[str, Any] = dict(metrics.last)
     params = list(codec.refiner.parameters())
     weights = pixel_weights(codec.config.height, codec.config.width, cfg.region, cfg.region_weight, device)
+    background = None
+    if cfg.sprite_weight != 1:
+        frames = FrameSampler(ds, "train")
+        background = background_frame(to_model(frames.take(frames.spread(4096)))).to(device)
     sums, window_steps, window_start = torch.zeros(2, dtype=torch.float64), 0, time.perf_counter()
     with (
         GracefulStop() as stop,
@@ -293,7 +305,12 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
                 use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
                 prev = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
             y = codec.refiner(plain0, prev)
-            loss, mse, _ = reconstruction_loss(y, x0, weights)
+            w = (
+                weights
+                if background is None
+                else sprite_weights(x0, background, cfg.sprite_weight, cfg.sprite_threshold, weights)
+            )
+            loss, mse, _ = reconstruction_loss(y, x0, w)
             lr = lr_at(cfg, step)  # type: ignore[arg-type]  # same schedule fields as the codec's
             for g in opt.param_groups:
                 g["lr"] = lr

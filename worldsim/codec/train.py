@@ -41,7 +41,7 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
-from worldsim.codec.loss import check_region, pixel_weights, reconstruction_loss
+from worldsim.codec.loss import background_frame, check_region, pixel_weights, reconstruction_loss, sprite_weights
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
@@ -92,6 +92,10 @@ class CodecTrainConfig:
         region: ``(top, bottom, left, right)`` fractions of the frame whose pixels weigh ``region_weight`` times
             more in the loss (e.g. an instrument strip the actions show up in); empty = all pixels alike.
         region_weight: Loss weight of ``region`` relative to the rest of the frame.
+        sprite_weight: Loss weight of pixels that differ from the dataset's background (per-pixel median of
+            ``stats_frames`` training frames) by ``sprite_threshold`` grey levels or more; 1 = off. For small
+            moving objects (a ball) that the plain mean lets the latent drop.
+        sprite_threshold: Grey levels (largest channel) from the background that make a pixel a sprite pixel.
         log_every: Steps between metric rows (and progress-bar updates).
         eval_every: Steps between validation-PSNR evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -117,6 +121,8 @@ class CodecTrainConfig:
     latent_penalty: float = 1e-4
     region: tuple[float, ...] = ()
     region_weight: float = 1.0
+    sprite_weight: float = 1.0
+    sprite_threshold: float = 30.0
     log_every: int = 50
     eval_every: int = 1000
     ckpt_every: int = 500
@@ -138,6 +144,9 @@ class CodecTrainConfig:
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         check_region(self.region, self.region_weight)
+        if self.sprite_weight <= 0 or self.sprite_threshold <= 0:
+            raise ValueError(f"sprite_weight and sprite_threshold must be > 0, got {self.sprite_weight}, "
+                             f"{self.sprite_threshold}")  # fmt: skip
 
 
 class FrameSampler:
@@ -369,6 +378,9 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
         metrics.append(last)
     params = [p for g in opt.param_groups for p in g["params"]]
     weights = pixel_weights(codec_cfg.height, codec_cfg.width, cfg.region, cfg.region_weight, device)
+    background = None
+    if cfg.sprite_weight != 1:
+        background = background_frame(to_model(train_frames.take(train_frames.spread(cfg.stats_frames)))).to(device)
     sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, mse, l1, latent, grad norm
     window_steps, window_start = 0, time.perf_counter()
     model.train()
@@ -383,7 +395,12 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
             lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            terms = _losses(model, x, cfg, weights, use_bf16)  # (loss, mse, l1, latent_l2)
+            w = (
+                weights
+                if background is None
+                else sprite_weights(x, background, cfg.sprite_weight, cfg.sprite_threshold, weights)
+            )
+            terms = _losses(model, x, cfg, w, use_bf16)  # (loss, mse, l1, latent_l2)
             opt.zero_grad(set_to_none=True)
             terms[0].backward()
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
