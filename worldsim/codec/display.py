@@ -22,7 +22,8 @@ Two things make a displayed frame depend on the previous one:
 - **background snap** (optional): a redrawn pixel whose decoding lies within a few grey levels of the first real
   frame at that pixel shows the real value. In a game drawn over a fixed background (Atari), a sprite that moves
   on uncovers exactly the background it hid; the decoder's version of it is off by a few grey levels, so the
-  frame would never again equal the real one (PSNR counts a pixel 1 level off on an exact frame as a 40 dB loss).
+  frame would never again equal the real one (PSNR scores an exact frame at its 100 dB cap, and the same frame
+  with one pixel 8 levels off at 71 dB).
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ blurred away first. A world's codec recipe can name that region and a weight; th
 whose weights average 1, so learning rates and loss scales stay comparable with the unweighted recipe.
 
 Small moving objects have the same problem anywhere in the frame: Breakout's ball is one or two pixels of 4,096,
-and an 8x8 latent trained on the plain mean drops it altogether (the loss of leaving it out is too small to
-notice). **Sprite weights** find such pixels per frame as the ones that differ from the dataset's background
-(the per-pixel median of many frames) and weigh them more.
+and the Breakout codec (8x8 latent, plain mean) drops it altogether. **Sprite weights** find such pixels per
+frame as the ones that differ from the dataset's background (the per-pixel median of many frames) and weigh
+them more.
 """
 
 from __future__ import annotations
