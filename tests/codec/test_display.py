@@ -102,14 +102,19 @@ def test_region_threshold_and_validation():
         HoldConfig(threshold=1, region=(0.5, 1.0))
 
 
-def test_display_shows_a_still_scene_exactly_and_is_plain_decoding_without_hold(tiny_world):
+def _world_frames_latents(tiny_world):
+    """The tiny world, two random frames, their latents, and latents moved away from them."""
     from worldsim.world_model import WorldModel
 
     world = WorldModel.load(tiny_world / "world.safetensors")
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
     z = world.encode(frames)
-    moved = z + 0.5 * torch.randn_like(z)
+    return world, rng, frames, z, z + 0.5 * torch.randn_like(z)
+
+
+def test_display_shows_a_still_scene_exactly_and_is_plain_decoding_without_hold(tiny_world):
+    world, _, frames, z, moved = _world_frames_latents(tiny_world)
 
     plain = Display(world)
     plain.start(frames)
@@ -182,13 +187,7 @@ def test_with_a_refiner_a_frame_it_keeps_within_the_threshold_stays_exact(tiny_w
 
 
 def test_display_snaps_to_the_frame_each_stream_started_from(tiny_world):
-    from worldsim.world_model import WorldModel
-
-    world = WorldModel.load(tiny_world / "world.safetensors")
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
-    z = world.encode(frames)
-    moved = z + 0.5 * torch.randn_like(z)
+    world, rng, frames, z, moved = _world_frames_latents(tiny_world)
     snapping = Display(world, HoldConfig(threshold=8, snap=1e4))  # every redrawn pixel is "close": all snap
     snapping.start(frames, z)
     assert np.array_equal(snapping.show(moved), frames)

@@ -31,6 +31,12 @@ def check_region(region: Sequence[float], weight: float) -> None:
         raise ValueError(f"region needs 0 <= top < bottom <= 1 and 0 <= left < right <= 1, got {list(region)}")
 
 
+def check_sprites(weight: float, threshold: float) -> None:
+    """Raise ``ValueError`` unless the sprite weight and threshold (grey levels) are both positive."""
+    if weight <= 0 or threshold <= 0:
+        raise ValueError(f"sprite_weight and sprite_threshold must be > 0, got {weight}, {threshold}")
+
+
 def pixel_weights(
     height: int, width: int, region: Sequence[float], weight: float, device: torch.device | str = "cpu"
 ) -> torch.Tensor | None:

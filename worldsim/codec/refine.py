@@ -42,7 +42,7 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, to_uint8
-from worldsim.codec.loss import background_frame, check_region, pixel_weights, reconstruction_loss, sprite_weights
+from worldsim.codec.loss import check_region, check_sprites, pixel_weights, reconstruction_loss, sprite_weights
 from worldsim.codec.train import FrameSampler, MetricsLog, lr_at, param_groups
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
@@ -132,9 +132,7 @@ class RefineConfig:
         if not 0.0 <= self.self_prev <= 1.0:
             raise ValueError(f"self_prev must be in [0, 1], got {self.self_prev}")
         check_region(self.region, self.region_weight)
-        if self.sprite_weight <= 0 or self.sprite_threshold <= 0:
-            raise ValueError(f"sprite_weight and sprite_threshold must be > 0, got {self.sprite_weight}, "
-                             f"{self.sprite_threshold}")  # fmt: skip
+        check_sprites(self.sprite_weight, self.sprite_threshold)
         if min(self.log_every, self.eval_every, self.ckpt_every, self.eval_windows) < 1 or self.eval_length < 2:
             raise ValueError("log_every, eval_every, ckpt_every, eval_windows >= 1 and eval_length >= 2 are required")
 
@@ -286,8 +284,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     weights = pixel_weights(codec.config.height, codec.config.width, cfg.region, cfg.region_weight, device)
     background = None
     if cfg.sprite_weight != 1:
-        frames = FrameSampler(ds, "train")
-        background = background_frame(to_model(frames.take(frames.spread(4096)))).to(device)
+        background = FrameSampler(ds, "train").background(4096).to(device)
     sums, window_steps, window_start = torch.zeros(2, dtype=torch.float64), 0, time.perf_counter()
     with (
         GracefulStop() as stop,

@@ -41,7 +41,14 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
-from worldsim.codec.loss import background_frame, check_region, pixel_weights, reconstruction_loss, sprite_weights
+from worldsim.codec.loss import (
+    background_frame,
+    check_region,
+    check_sprites,
+    pixel_weights,
+    reconstruction_loss,
+    sprite_weights,
+)
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
@@ -144,9 +151,7 @@ class CodecTrainConfig:
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         check_region(self.region, self.region_weight)
-        if self.sprite_weight <= 0 or self.sprite_threshold <= 0:
-            raise ValueError(f"sprite_weight and sprite_threshold must be > 0, got {self.sprite_weight}, "
-                             f"{self.sprite_threshold}")  # fmt: skip
+        check_sprites(self.sprite_weight, self.sprite_threshold)
 
 
 class FrameSampler:
@@ -188,6 +193,10 @@ class FrameSampler:
     def spread(self, n: int) -> np.ndarray:
         """Indices of up to ``n`` frames evenly spread over the split (deterministic)."""
         return np.unique(np.linspace(0, len(self) - 1, min(n, len(self))).round().astype(np.int64))
+
+    def background(self, n: int) -> torch.Tensor:
+        """Per-pixel median ``(1, 3, H, W)`` (model units) of up to ``n`` frames spread over the split."""
+        return background_frame(to_model(self.take(self.spread(n))))
 
     def batches(self, index: np.ndarray, batch_size: int = 256) -> Iterator[np.ndarray]:
         """Frames ``index`` in chunks of ``batch_size``."""
@@ -380,7 +389,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     weights = pixel_weights(codec_cfg.height, codec_cfg.width, cfg.region, cfg.region_weight, device)
     background = None
     if cfg.sprite_weight != 1:
-        background = background_frame(to_model(train_frames.take(train_frames.spread(cfg.stats_frames)))).to(device)
+        background = train_frames.background(cfg.stats_frames).to(device)
     sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, mse, l1, latent, grad norm
     window_steps, window_start = 0, time.perf_counter()
     model.train()
