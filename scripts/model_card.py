@@ -75,6 +75,35 @@ def _windows_text(rows: list[dict[str, Any]]) -> str:
     return f", {cfg['episodes']} windows of seed {cfg.get('seed', 0)}" if "episodes" in cfg else ""
 
 
+def _fmt_motion(rows: list[dict[str, Any]]) -> str:
+    """Moving-pixel recall per band and moving pixels per frame, for reports that have them (see worldsim eval)."""
+    rows = [r for r in rows if r["report"].get("motion")]
+    if not rows:
+        return ""
+    head = "| sampler | " + " | ".join(f"recall {b}" for b in BANDS) + " | moving pixels per frame: model / real |"
+    lines = [head, "|" + "---|" * (2 + len(BANDS))]
+    m = rows[0]["report"]["motion"]
+    cl = m["recall"]["copy_last"]["bands"]
+    lines.append("| copy last frame | " + " | ".join(f"{cl[b]:.3f}" for b in BANDS) + " | - |")
+    for row in rows:
+        m = row["report"]["motion"]
+        r, px = m["recall"]["model"]["bands"], m["pixels"]
+        lines.append(
+            f"| {row['name']} | "
+            + " | ".join(f"{r[b]:.3f}" for b in BANDS)
+            + f" | {px['model']['mean']:.1f} / {px['real']['mean']:.1f} (ratio {m['ratio']:.2f}) |"
+        )
+    c = rows[0]["report"].get("codec_ceiling") or {}
+    if "moving_recall" in c:
+        lines.append(f"| codec ceiling | {c['moving_recall']:.3f} (all) | | | | ratio {c['moving_ratio']:.2f} |")
+    return (
+        f"\n## Moving pixels (changed by {m['threshold']} grey levels or more since the frame before)\n"
+        + "\n".join(lines)
+        + "\n\nRecall = share of the real frame's moving pixels that the frame shows within that tolerance: where a"
+        " small object went and where it left. Whole-frame PSNR hardly sees a two-pixel ball; this does.\n"
+    )
+
+
 def _fmt_wide(wide: dict[str, Any]) -> str:
     """Evaluations on other window draws, each against its own copy-last baseline (bands differ per draw)."""
     if not wide:
@@ -266,7 +295,7 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 
 PSNR in dB per horizon band (frames after the real context); IDM = inverse-dynamics classifier accuracy on
 generated vs real frame pairs (action following); reward MAE vs predicting zero.
-{_fmt_wide(card.get("wide_evaluation") or {})}
+{_fmt_motion(rows)}{_fmt_wide(card.get("wide_evaluation") or {})}
 ## Closed-loop stability ({st["streams"]} streams x {st["frames"]} frames, random held actions)
 NaN frames: {st["nan_frames"]}; flat frames: {st["flat_frames"]}; frames with colour means inside the real data's range:
 {100 * st["in_range_fraction"]:.1f}% -> **{"passed" if st["passed"] else "FAILED"}**.

@@ -29,3 +29,24 @@ def test_wide_table_compares_each_draw_with_its_own_copy_last(load_script):
     assert "49.30 (44.50)" in row0 and row0.endswith("| 0.95 | every band |")
     assert row1.endswith("| not at 17-64 |")
     assert card._fmt_wide({}) == ""
+
+
+def test_motion_table_shows_recall_per_band_and_the_codec_ceiling(load_script):
+    card = load_script("model_card")
+    bands = ("1", "2-4", "5-16", "17-64")
+    report = _report([50.0] * 4, [45.0] * 4, 0)
+    report["motion"] = {
+        "threshold": 30,
+        "pixels": {"model": {"mean": 12.0}, "real": {"mean": 19.0}},
+        "ratio": 12 / 19,
+        "recall": {
+            "model": {"bands": dict(zip(bands, [0.8, 0.6, 0.4, 0.3], strict=True))},
+            "copy_last": {"bands": dict(zip(bands, [0.1, 0.05, 0.02, 0.01], strict=True))},
+        },
+    }
+    report["codec_ceiling"] = {"psnr": 30.0, "idm_accuracy": 0.9, "moving_recall": 0.71, "moving_ratio": 0.8}
+    text = card._fmt_motion([{"name": "student, 4 steps", "steps": 4, "report": report}])
+    assert "| student, 4 steps | 0.800 | 0.600 | 0.400 | 0.300 | 12.0 / 19.0 (ratio 0.63) |" in text
+    assert "| copy last frame | 0.100 |" in text and "| codec ceiling | 0.710 (all) |" in text
+    del report["motion"]
+    assert card._fmt_motion([{"name": "old report", "steps": 4, "report": report}]) == ""

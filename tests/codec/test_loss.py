@@ -1,4 +1,4 @@
-"""The codec's pixel loss with an up-weighted frame region (e.g. CarRacing's instrument strip)."""
+"""The codec's pixel loss with up-weighted pixels: a frame region, sprites and moving pixels."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import torch
 
 from worldsim.codec import CodecTrainConfig, FrameCodec, train_codec
 from worldsim.codec.autoencoder import psnr, to_model, to_uint8
-from worldsim.codec.loss import background_frame, pixel_weights, reconstruction_loss, sprite_weights
+from worldsim.codec.loss import (
+    background_frame,
+    frame_weights,
+    motion_weights,
+    pixel_weights,
+    reconstruction_loss,
+    sprite_weights,
+)
 from worldsim.codec.refine import RefineConfig
-from worldsim.codec.train import CODEC_FILE
+from worldsim.codec.train import CODEC_FILE, FrameSampler
 from worldsim.config import from_dict
 from worldsim.errors import ConfigError
 
@@ -62,6 +69,51 @@ def test_sprite_weights_pick_what_differs_from_the_background_and_average_one():
     )
 
 
+def test_motion_weights_pick_what_changed_since_the_previous_frame():
+    prev = torch.full((2, 3, 8, 8), -1.0)
+    prev[:, 0, 2, 2] = 0.5  # the ball's old place
+    x = torch.full((2, 3, 8, 8), -1.0)
+    x[:, 0, 2, 3] = 0.5  # ... and its new one
+    x[1, 1, 6, 6] = -1.0 + 20 * 2 / 255  # a faint change, under the threshold
+    w = motion_weights(x, prev, 100.0, 30.0)
+    assert w.shape == (2, 1, 8, 8) and w.mean().item() == pytest.approx(1.0)
+    for y, x_ in ((2, 2), (2, 3)):  # where the ball was must be drawn empty: it weighs as much
+        assert (w[0, 0, y, x_] / w[0, 0, 0, 0]).item() == pytest.approx(100.0)
+    assert w[1, 0, 6, 6] == w[1, 0, 0, 0]
+    assert torch.equal(motion_weights(x, x, 100.0, 30.0), torch.ones(2, 1, 8, 8))  # nothing moved: plain mean
+
+
+def test_frame_weights_stack_region_sprite_and_motion_weights():
+    x, prev = torch.full((1, 3, 8, 8), -1.0), torch.full((1, 3, 8, 8), -1.0)
+    x[0, :, 0, 0] = 1.0  # a sprite that moved in: both boosts
+    x[0, :, 7, 7] = 1.0
+    prev[0, :, 7, 7] = 1.0  # a sprite that stayed: sprite boost only
+    background = torch.full((1, 3, 8, 8), -1.0)
+    region = pixel_weights(8, 8, (0.875, 1.0, 0.0, 1.0), 4.0)
+    assert frame_weights(x, None) is None and frame_weights(x, None, background, (1.0, 30.0), prev) is None
+    assert frame_weights(x, region) is region
+    w = frame_weights(x, region, background, (5.0, 30.0), prev, (10.0, 30.0))
+    assert w.mean().item() == pytest.approx(1.0)
+    assert (w[0, 0, 0, 0] / w[0, 0, 0, 1]).item() == pytest.approx(50.0)
+    assert (w[0, 0, 7, 7] / w[0, 0, 7, 6]).item() == pytest.approx(5.0)
+    assert (w[0, 0, 7, 6] / w[0, 0, 0, 1]).item() == pytest.approx(4.0)  # the region
+
+
+def test_frames_come_with_their_episode_previous_frame(toy_data, tmp_path):  # noqa: F811
+    from worldsim.data.dataset import Dataset
+
+    frames = FrameSampler(Dataset(toy_data), "train")
+    assert frames.first[0] and frames.first.sum() >= 1
+    x, prev = frames.sample_with_previous(np.random.default_rng(3), 2000)
+    assert np.array_equal(x, frames.sample(np.random.default_rng(3), 2000))  # the same draw as sample()
+    index = np.random.default_rng(3).integers(0, len(frames), 2000)
+    starts = frames.first[index]
+    assert starts.any() and np.array_equal(prev[starts], x[starts])
+    assert np.array_equal(prev[~starts], frames.take(index[~starts] - 1))
+    cfg = tiny_train(toy_data, tmp_path / "motion", steps=4, eval_every=4, motion_weight=20.0)
+    assert train_codec(cfg, progress=False)["step"] == 4
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -74,6 +126,8 @@ def test_bad_regions_are_config_errors(settings, message):
     with pytest.raises(ConfigError, match="sprite_weight"):
         from_dict(CodecTrainConfig, {"sprite_weight": 0}, where="recipe.yaml")
     for cls in (CodecTrainConfig, RefineConfig):
+        with pytest.raises(ConfigError, match="motion_weight and motion_threshold must be > 0"):
+            from_dict(cls, {"motion_threshold": -1}, where="recipe.yaml")
         with pytest.raises(ConfigError, match=message):
             from_dict(cls, settings, where="recipe.yaml")
 

@@ -11,7 +11,7 @@ from worldsim.data.dataset import Dataset
 from worldsim.errors import CheckpointError
 from worldsim.eval import HORIZON_BANDS, PSNR_CAP_DB, band_means, psnr, ssim
 from worldsim.eval.idm import IDMConfig, InverseDynamics, PairSampler, accuracy, train_idm
-from worldsim.eval.metrics import gaussian_window
+from worldsim.eval.metrics import gaussian_window, moving, moving_recall
 from worldsim.eval.report import evaluate_rollouts, format_table, write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -219,6 +219,29 @@ def test_evaluate_rollouts_perfect_model_beats_copy_last(toy, tmp_path):
     assert png_path.read_bytes()[:8] == PNG_SIGNATURE
     table = format_table(r)
     assert "copy-last" in table and "17-64" in table and "IDM acc generated" in table
+    assert "moving recall model" in table and "moving pixels per frame" in table
+    assert r["motion"]["ratio"] == pytest.approx(1.0) and r["motion"]["recall"]["model"]["mean"] == 1.0
+    assert r2["motion"]["pixels"]["model"]["mean"] == 0  # a frozen world moves nothing
+    assert r2["motion"]["recall"]["model"] == r2["motion"]["recall"]["copy_last"]
+
+
+def test_moving_recall_sees_a_ball_that_whole_frame_psnr_barely_notices():
+    field = np.zeros((4, 16, 16, 3), np.uint8)
+    for t in range(4):
+        field[t, 8, 2 + 3 * t] = (200, 72, 72)  # a one-pixel ball crossing a black field
+    prev, real = field[:3], field[1:]
+    assert moving(real, prev).sum((-2, -1)).tolist() == [2, 2, 2]  # where it went and where it was
+    no_ball = np.zeros_like(real)
+    assert psnr(no_ball, real).min() > 29  # the frame is still "good" by PSNR (16x16; 64x64 gives 42 dB)
+    assert moving_recall(no_ball, real, prev).tolist() == [0.5, 0.5, 0.5]  # erased right, never drawn
+    assert moving_recall(real, real, prev).tolist() == [1.0, 1.0, 1.0]
+    stuck = np.broadcast_to(prev[:1], real.shape)  # the ball frozen at its first place
+    assert moving_recall(stuck, real, prev)[0] == 0.0
+    assert np.isnan(moving_recall(prev, prev, prev)).all()  # nothing moved: undefined, not perfect
+    ctx = field[0]
+    r = evaluate_rollouts(no_ball[None], real[None], ctx[None], np.zeros((1, 3), int))
+    assert r["motion"]["pixels"]["real"]["mean"] == 2 and r["motion"]["ratio"] == pytest.approx(1 / 6)
+    assert r["motion"]["recall"]["model"]["mean"] == pytest.approx(0.5)
 
 
 def test_evaluate_rollouts_synthetic_short_horizon(tmp_path):

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     ceiling = result["codec_ceiling"]
     print(
         f"codec ceiling (real frames through the codec): PSNR {ceiling['psnr']:.2f} dB, "
-        f"IDM accuracy {ceiling['idm_accuracy']:.3f}"
+        f"IDM accuracy {ceiling['idm_accuracy']:.3f}, moving recall {ceiling['moving_recall']:.3f} "
+        f"(moving pixels {ceiling['moving_ratio']:.2f} of real)"
     )
     print(f"report: {result['files']['json']}  plot: {result['files']['png']}")
     return 0

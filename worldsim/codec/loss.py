@@ -8,7 +8,10 @@ whose weights average 1, so learning rates and loss scales stay comparable with 
 Small moving objects have the same problem anywhere in the frame: Breakout's ball is one or two pixels of 4,096,
 and the Breakout codec (8x8 latent, plain mean) drops it altogether. **Sprite weights** find such pixels per
 frame as the ones that differ from the dataset's background (the per-pixel median of many frames) and weigh
-them more.
+them more. In Breakout most such pixels are knocked-out bricks, the paddle and the score (about 130 per frame,
+the ball under one), so **motion weights** aim closer: pixels that changed since the episode's previous frame
+(about 19 per frame, the ball's new and old place among them) weigh more. Those are also the pixels that carry
+the dynamics a world model is for.
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ def check_region(region: Sequence[float], weight: float) -> None:
         raise ValueError(f"region needs 0 <= top < bottom <= 1 and 0 <= left < right <= 1, got {list(region)}")
 
 
-def check_sprites(weight: float, threshold: float) -> None:
-    """Raise ``ValueError`` unless the sprite weight and threshold (grey levels) are both positive."""
+def check_sprites(weight: float, threshold: float, name: str = "sprite") -> None:
+    """Raise ``ValueError`` unless a ``{name}_weight`` and its threshold (grey levels) are both positive."""
     if weight <= 0 or threshold <= 0:
-        raise ValueError(f"sprite_weight and sprite_threshold must be > 0, got {weight}, {threshold}")
+        raise ValueError(f"{name}_weight and {name}_threshold must be > 0, got {weight}, {threshold}")
 
 
 def pixel_weights(
@@ -66,11 +69,52 @@ def sprite_weights(
     Pixels whose largest channel differs from ``background`` by at least ``threshold`` grey levels weigh
     ``weight`` times more; ``base`` (e.g. :func:`pixel_weights`) multiplies in.
     """
-    sprite = (x - background).abs().amax(1, keepdim=True) >= threshold * 2.0 / 255.0
-    w = 1.0 + (weight - 1.0) * sprite.float()
+    return boosted(differs(x, background, threshold), weight, base)
+
+
+def motion_weights(
+    x: torch.Tensor, prev: torch.Tensor, weight: float, threshold: float, base: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(B, 1, H, W)`` loss weights with mean 1: pixels of ``x`` that changed since ``prev`` weigh ``weight``.
+
+    Both are ``(B, 3, H, W)`` in model units; a pixel changed if its largest channel moved by at least
+    ``threshold`` grey levels. For an episode's first frame pass the frame itself (nothing moved).
+    """
+    return boosted(differs(x, prev, threshold), weight, base)
+
+
+def differs(x: torch.Tensor, ref: torch.Tensor, threshold: float) -> torch.Tensor:
+    """``(B, 1, H, W)`` bool: pixels whose largest channel differs between ``x`` and ``ref`` by ``threshold`` levels."""
+    return (x - ref).abs().amax(1, keepdim=True) >= threshold * 2.0 / 255.0
+
+
+def boosted(mask: torch.Tensor, weight: float, base: torch.Tensor | None = None) -> torch.Tensor:
+    """Weights with mean 1 per batch: ``weight`` where ``mask``, 1 elsewhere, times ``base`` if given."""
+    w = 1.0 + (weight - 1.0) * mask.float()
     if base is not None:
         w = w * base
     return w / w.mean()
+
+
+def frame_weights(
+    x: torch.Tensor,
+    base: torch.Tensor | None,
+    background: torch.Tensor | None = None,
+    sprite: tuple[float, float] = (1.0, 30.0),
+    prev: torch.Tensor | None = None,
+    motion: tuple[float, float] = (1.0, 30.0),
+) -> torch.Tensor | None:
+    """Loss weights of frames ``x``: ``base`` (region weights or ``None``) with sprite and motion weights on top.
+
+    ``sprite`` and ``motion`` are ``(weight, threshold)``; each applies when its weight is not 1 and its reference
+    (``background``, ``prev``) is given. ``None`` means the plain mean.
+    """
+    w = base
+    if background is not None and sprite[0] != 1:
+        w = sprite_weights(x, background, *sprite, base=w)
+    if prev is not None and motion[0] != 1:
+        w = motion_weights(x, prev, *motion, base=w)
+    return w
 
 
 def region_slices(region: Sequence[float], height: int, width: int) -> tuple[slice, slice]:

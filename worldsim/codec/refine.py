@@ -42,7 +42,7 @@ from worldsim.checkpoint import (
     save_checkpoint,
 )
 from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, to_uint8
-from worldsim.codec.loss import check_region, check_sprites, pixel_weights, reconstruction_loss, sprite_weights
+from worldsim.codec.loss import check_region, check_sprites, frame_weights, pixel_weights, reconstruction_loss
 from worldsim.codec.train import FrameSampler, MetricsLog, lr_at, param_groups
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
@@ -89,6 +89,9 @@ class RefineConfig:
         sprite_weight: Loss weight of pixels that differ from the dataset's background by ``sprite_threshold``
             grey levels or more (see :mod:`worldsim.codec.loss`; use the codec's recipe); 1 = off.
         sprite_threshold: Grey levels from the background that make a pixel a sprite pixel.
+        motion_weight: Loss weight of pixels that changed since the real previous frame by ``motion_threshold``
+            grey levels or more (see :mod:`worldsim.codec.loss`; use the codec's recipe); 1 = off.
+        motion_threshold: Grey levels of change that make a pixel a moving pixel.
         log_every: Steps between metric rows.
         eval_every: Steps between validation evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -117,6 +120,8 @@ class RefineConfig:
     region_weight: float = 1.0
     sprite_weight: float = 1.0
     sprite_threshold: float = 30.0
+    motion_weight: float = 1.0
+    motion_threshold: float = 30.0
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 250
@@ -133,6 +138,7 @@ class RefineConfig:
             raise ValueError(f"self_prev must be in [0, 1], got {self.self_prev}")
         check_region(self.region, self.region_weight)
         check_sprites(self.sprite_weight, self.sprite_threshold)
+        check_sprites(self.motion_weight, self.motion_threshold, "motion")
         if min(self.log_every, self.eval_every, self.ckpt_every, self.eval_windows) < 1 or self.eval_length < 2:
             raise ValueError("log_every, eval_every, ckpt_every, eval_windows >= 1 and eval_length >= 2 are required")
 
@@ -302,11 +308,8 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
                 use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
                 prev = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
             y = codec.refiner(plain0, prev)
-            w = (
-                weights
-                if background is None
-                else sprite_weights(x0, background, cfg.sprite_weight, cfg.sprite_threshold, weights)
-            )
+            sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
+            w = frame_weights(x0, weights, background, sprite, x1, motion)
             loss, mse, _ = reconstruction_loss(y, x0, w)
             lr = lr_at(cfg, step)  # type: ignore[arg-type]  # same schedule fields as the codec's
             for g in opt.param_groups:

@@ -45,9 +45,9 @@ from worldsim.codec.loss import (
     background_frame,
     check_region,
     check_sprites,
+    frame_weights,
     pixel_weights,
     reconstruction_loss,
-    sprite_weights,
 )
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
@@ -103,6 +103,9 @@ class CodecTrainConfig:
             ``stats_frames`` training frames) by ``sprite_threshold`` grey levels or more; 1 = off. For small
             moving objects (a ball) that the plain mean lets the latent drop.
         sprite_threshold: Grey levels (largest channel) from the background that make a pixel a sprite pixel.
+        motion_weight: Loss weight of pixels that changed since the episode's previous frame by
+            ``motion_threshold`` grey levels or more; 1 = off. Aims at moving objects more closely than sprites.
+        motion_threshold: Grey levels (largest channel) of change that make a pixel a moving pixel.
         log_every: Steps between metric rows (and progress-bar updates).
         eval_every: Steps between validation-PSNR evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -130,6 +133,8 @@ class CodecTrainConfig:
     region_weight: float = 1.0
     sprite_weight: float = 1.0
     sprite_threshold: float = 30.0
+    motion_weight: float = 1.0
+    motion_threshold: float = 30.0
     log_every: int = 50
     eval_every: int = 1000
     ckpt_every: int = 500
@@ -152,6 +157,7 @@ class CodecTrainConfig:
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         check_region(self.region, self.region_weight)
         check_sprites(self.sprite_weight, self.sprite_threshold)
+        check_sprites(self.motion_weight, self.motion_threshold, "motion")
 
 
 class FrameSampler:
@@ -162,15 +168,17 @@ class FrameSampler:
 
     def __init__(self, ds: Dataset, split: Literal["train", "val"]) -> None:
         self.ds = ds
-        shards, rows = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        shards, rows, firsts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)]
         for i in ds.split(split):
             ref = ds.episodes[i]
             starts = ds.shards[ref.shard].frame_starts
             f0, f1 = int(starts[ref.index]), int(starts[ref.index + 1])
             shards.append(np.full(f1 - f0, ref.shard, np.int64))
             rows.append(np.arange(f0, f1, dtype=np.int64))
+            firsts.append(np.arange(f0, f1) == f0)
         self.shard = np.concatenate(shards)
         self.row = np.concatenate(rows)
+        self.first = np.concatenate(firsts)  # episode starts: they have no previous frame
 
     def __len__(self) -> int:
         return len(self.row)
@@ -189,6 +197,14 @@ class FrameSampler:
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniformly random frames (with replacement)."""
         return self.take(rng.integers(0, len(self), n))
+
+    def sample_with_previous(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` random frames (the same draw as :meth:`sample`) and the frame before each in its episode.
+
+        An episode's first frame is its own previous frame.
+        """
+        index = rng.integers(0, len(self), n)
+        return self.take(index), self.take(index - ~self.first[index])
 
     def spread(self, n: int) -> np.ndarray:
         """Indices of up to ``n`` frames evenly spread over the split (deterministic)."""
@@ -400,15 +416,15 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
         while step < end and not stop.requested:
             t0 = time.perf_counter()
             rng = np.random.default_rng([cfg.seed, step])
-            x = to_model(train_frames.sample(rng, cfg.batch_size)).to(device, non_blocking=True)  # (B, 3, H, W)
+            if cfg.motion_weight == 1:
+                x, prev = to_model(train_frames.sample(rng, cfg.batch_size)).to(device), None  # (B, 3, H, W)
+            else:
+                x, prev = (to_model(f).to(device) for f in train_frames.sample_with_previous(rng, cfg.batch_size))
             lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            w = (
-                weights
-                if background is None
-                else sprite_weights(x, background, cfg.sprite_weight, cfg.sprite_threshold, weights)
-            )
+            sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
+            w = frame_weights(x, weights, background, sprite, prev, motion)
             terms = _losses(model, x, cfg, w, use_bf16)  # (loss, mse, l1, latent_l2)
             opt.zero_grad(set_to_none=True)
             terms[0].backward()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from worldsim.eval.idm import InverseDynamics
-from worldsim.eval.metrics import HORIZON_BANDS, band_means, psnr, ssim
+from worldsim.eval.metrics import HORIZON_BANDS, MOTION_THRESHOLD, band_means, moving, moving_recall, psnr, ssim
 from worldsim.io import atomic_write_bytes, atomic_write_json
 
 REPORT_JSON = "eval.json"
@@ -90,7 +90,7 @@ def evaluate_rollouts(
         "per_horizon"}``; ``idm`` (``generated_accuracy``, ``real_accuracy``, ``ratio`` = generated / real,
         per-band and per-horizon accuracies, ``chance``) or ``None``; ``reward`` (``mae``,
         ``mae_zero_baseline``, ``sign_accuracy``, ``mae_bands``) or ``None``; ``termination`` (``accuracy``,
-        ``precision``, ``recall`` at threshold 0.5, counts) or ``None``.
+        ``precision``, ``recall`` at threshold 0.5, counts) or ``None``; ``motion`` (see :func:`motion_scores`).
     """
     generated, real = np.asarray(generated), np.asarray(real)
     last_context, actions = np.asarray(last_context), np.asarray(actions)
@@ -116,6 +116,7 @@ def evaluate_rollouts(
         "psnr": {"model": _summary(psnr(generated, real)), "copy_last": _summary(psnr(copy_last, real))},
         "ssim": {"model": _summary(ssim(generated, real)), "copy_last": _summary(ssim(copy_last, real))},
         "idm": _idm_scores(idm, generated, real, last_context, actions) if idm is not None else None,
+        "motion": motion_scores(generated, real, last_context),
         "reward": None,
         "termination": None,
     }
@@ -124,6 +125,32 @@ def evaluate_rollouts(
     if pred_term_prob is not None and real_term is not None:
         result["termination"] = _termination_scores(np.asarray(pred_term_prob), np.asarray(real_term), (e, t))
     return _json_safe(result)
+
+
+def motion_scores(
+    generated: np.ndarray, real: np.ndarray, last_context: np.ndarray, threshold: float = MOTION_THRESHOLD
+) -> dict[str, Any]:
+    """How well rollouts ``[E, T, H, W, 3]`` keep what moves: small objects that whole-frame PSNR overlooks.
+
+    Returns ``threshold``; ``pixels``: moving pixels per frame (changed since the frame before, the first against
+    ``last_context``) as ``{"real": S, "model": S}`` and their ``ratio`` model / real (under 1: things stopped
+    moving or vanished; over 1: flicker); ``recall``: the share of the real frame's moving pixels the frame
+    shows (:func:`~worldsim.eval.metrics.moving_recall`), ``{"model": S, "copy_last": S}``.
+    """
+    real_prev = np.concatenate([last_context[:, None], real[:, :-1]], 1)
+    gen_prev = np.concatenate([last_context[:, None], generated[:, :-1]], 1)
+    real_px = moving(real, real_prev, threshold).sum((-2, -1)).astype(np.float64)
+    gen_px = moving(generated, gen_prev, threshold).sum((-2, -1)).astype(np.float64)
+    copy_last = np.broadcast_to(last_context[:, None], real.shape)
+    return {
+        "threshold": threshold,
+        "pixels": {"real": _summary(real_px), "model": _summary(gen_px)},
+        "ratio": _ratio(float(gen_px.mean()), float(real_px.mean())),
+        "recall": {
+            "model": _summary(moving_recall(generated, real, real_prev, threshold)),
+            "copy_last": _summary(moving_recall(copy_last, real, real_prev, threshold)),
+        },
+    }
 
 
 def _idm_scores(
@@ -276,6 +303,11 @@ def format_table(result: dict[str, Any]) -> str:
         for who in ("generated", "real"):
             vals = [_fmt(idm[f"{who}_bands"].get(b), 3) for b in bands] + [_fmt(idm[f"{who}_accuracy"], 3)]
             rows.append((f"IDM acc {who}", vals))
+    motion = result.get("motion")
+    if motion:
+        for who, label in (("model", "model"), ("copy_last", "copy-last")):
+            s = motion["recall"][who]
+            rows.append((f"moving recall {label}", [_fmt(s["bands"].get(b), 3) for b in bands] + [_fmt(s["mean"], 3)]))
     reward = result.get("reward")
     if reward:
         rows.append(("reward MAE", [_fmt(reward["mae_bands"].get(b), 4) for b in bands] + [_fmt(reward["mae"], 4)]))
@@ -288,6 +320,12 @@ def format_table(result: dict[str, Any]) -> str:
         lines.append(
             f"IDM action following: generated/real = {_fmt(idm['ratio'], 3)} "
             f"(chance {_fmt(idm['chance'], 3)}, {idm['pairs']} pairs)"
+        )
+    if motion:
+        px = motion["pixels"]
+        lines.append(
+            f"moving pixels per frame (changed >= {motion['threshold']} levels): model {_fmt(px['model']['mean'], 1)}"
+            f", real {_fmt(px['real']['mean'], 1)} (ratio {_fmt(motion['ratio'], 2)})"
         )
     if reward:
         lines.append(
