@@ -168,6 +168,7 @@ def test_training_improves_reconstruction(toy_data, tmp_path):
 
     report = json.loads((run / EVAL_FILE).read_text())
     assert report["val_psnr"] == pytest.approx(result["val_psnr"]) and report["decode_ms"] > 0
+    assert 0 <= report["val_moving_recall"] <= 1  # the toy world's blobs move every frame
     codec = FrameCodec.from_checkpoint(run / CODEC_FILE)
     assert codec.metadata["world"] == "toy" and codec.metadata["steps"] == 150
     assert codec.metadata["action_schema"]["world"] == "toy"

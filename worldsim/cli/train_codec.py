@@ -69,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     result = train_codec(cfg, progress=not args.no_progress)
     log.info(
-        "val PSNR %.2f dB after %d steps; decode %.2f ms/frame (CPU, batch 1, threads=%d)",
+        "val PSNR %.2f dB, moving recall %s after %d steps; decode %.2f ms/frame (CPU, batch 1, threads=%d)",
         result["val_psnr"],
+        "-" if result["val_moving_recall"] is None else f"{result['val_moving_recall']:.3f}",
         result["step"],
         result["decode_ms"],
         result["timing"]["threads"],

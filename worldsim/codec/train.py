@@ -53,6 +53,7 @@ from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import ConfigError, DatasetError, Error
+from worldsim.eval.metrics import moving_recall
 from worldsim.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
 from worldsim.stop import GracefulStop
 
@@ -229,8 +230,8 @@ def lr_at(cfg: CodecTrainConfig, step: int) -> float:
 
 
 @torch.inference_mode()
-def evaluate_psnr(codec: FrameCodec, frames: np.ndarray, batch_size: int = 256) -> float:
-    """PSNR (dB) of ``codec`` round trips of uint8 ``frames`` ``[N, H, W, 3]``, on uint8-rounded output, in fp32."""
+def round_trip(codec: FrameCodec, frames: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """``codec`` round trips (encode, decode) of uint8 ``frames`` ``[N, H, W, 3]``, as uint8 on the CPU, in fp32."""
     device = codec.latent_mean.device
     was_training = codec.training
     codec.eval()
@@ -239,7 +240,12 @@ def evaluate_psnr(codec: FrameCodec, frames: np.ndarray, batch_size: int = 256) 
         x = to_model(frames[i : i + batch_size]).to(device)
         recon.append(to_uint8(codec.decode(codec.encode(x))).cpu())
     codec.train(was_training)
-    return psnr(frames, torch.cat(recon))
+    return torch.cat(recon)
+
+
+def evaluate_psnr(codec: FrameCodec, frames: np.ndarray, batch_size: int = 256) -> float:
+    """PSNR (dB) of ``codec`` round trips of uint8 ``frames`` ``[N, H, W, 3]``, on uint8-rounded output."""
+    return psnr(frames, round_trip(codec, frames, batch_size))
 
 
 def codec_config_for(cfg: CodecConfig, ds: Dataset) -> CodecConfig:
@@ -361,7 +367,9 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     if len(val_frames) == 0:
         log.warning("%s has no validation episodes; validation PSNR is measured on training frames", ds.root)
         val_frames = train_frames
-    val_set = val_frames.take(val_frames.spread(cfg.eval_frames))
+    val_index = val_frames.spread(cfg.eval_frames)
+    val_set = val_frames.take(val_index)
+    val_prev = val_frames.take(val_index - ~val_frames.first[val_index])  # for the moving-pixel recall
     codec_cfg = codec_config_for(cfg.codec, ds)
     device = resolve_device(cfg.device)
     use_bf16 = device.type == "cuda"  # bf16 autocast on GPUs only: CPU bf16 convolutions are slow
@@ -476,7 +484,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     if step < cfg.steps:
         log.info("stopped at step %d of %d; re-run the same command to continue", step, cfg.steps)
         return {**last, "step": step, "train_seconds": train_seconds, "stopped": True}
-    return _finish(cfg, ds, model, train_frames, val_set, train_seconds, last)
+    return _finish(cfg, ds, model, train_frames, val_set, val_prev, train_seconds, last)
 
 
 def _finish(
@@ -485,6 +493,7 @@ def _finish(
     model: FrameCodec,
     train_frames: FrameSampler,
     val_set: np.ndarray,
+    val_prev: np.ndarray,
     train_seconds: float,
     last: dict[str, Any],
 ) -> dict[str, Any]:
@@ -492,7 +501,9 @@ def _finish(
     out = Path(cfg.out)
     stats_index = train_frames.spread(cfg.stats_frames)
     mean, std = model.fit_latent_stats(train_frames.batches(stats_index))
-    val_psnr = evaluate_psnr(model, val_set)
+    recon = round_trip(model, val_set)
+    val_psnr = psnr(val_set, recon)
+    recall = moving_recall(recon.numpy(), val_set, val_prev)
     cpu_codec = copy.deepcopy(model).cpu()
     speed = time_codec(cpu_codec, batch_size=1)
     latent_shape = list(model.latent_shape)
@@ -510,6 +521,8 @@ def _finish(
         "step": cfg.steps,
         "val_psnr": val_psnr,
         "val_frames": len(val_set),
+        # share of the pixels that moved since the frame before that the round trip shows (worldsim eval's metric)
+        "val_moving_recall": float(np.nanmean(recall)) if np.isfinite(recall).any() else None,
         "loss": last.get("loss"),
         "train_psnr": last.get("train_psnr"),
         **speed,
