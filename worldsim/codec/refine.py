@@ -291,6 +291,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     background = None
     if cfg.sprite_weight != 1:
         background = FrameSampler(ds, "train").background(4096).to(device)
+    sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
     sums, window_steps, window_start = torch.zeros(2, dtype=torch.float64), 0, time.perf_counter()
     with (
         GracefulStop() as stop,
@@ -308,7 +309,6 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
                 use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
                 prev = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
             y = codec.refiner(plain0, prev)
-            sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
             w = frame_weights(x0, weights, background, sprite, x1, motion)
             loss, mse, _ = reconstruction_loss(y, x0, w)
             lr = lr_at(cfg, step)  # type: ignore[arg-type]  # same schedule fields as the codec's

@@ -53,7 +53,7 @@ from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import ConfigError, DatasetError, Error
-from worldsim.eval.metrics import moving_recall
+from worldsim.eval.metrics import finite_mean, moving_recall
 from worldsim.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
 from worldsim.stop import GracefulStop
 
@@ -414,6 +414,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     background = None
     if cfg.sprite_weight != 1:
         background = train_frames.background(cfg.stats_frames).to(device)
+    sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
     sums = torch.zeros(5, dtype=torch.float64, device=device)  # loss, mse, l1, latent, grad norm
     window_steps, window_start = 0, time.perf_counter()
     model.train()
@@ -431,7 +432,6 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
             lr = lr_at(cfg, step)
             for g in opt.param_groups:
                 g["lr"] = lr
-            sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
             w = frame_weights(x, weights, background, sprite, prev, motion)
             terms = _losses(model, x, cfg, w, use_bf16)  # (loss, mse, l1, latent_l2)
             opt.zero_grad(set_to_none=True)
@@ -503,7 +503,7 @@ def _finish(
     mean, std = model.fit_latent_stats(train_frames.batches(stats_index))
     recon = round_trip(model, val_set)
     val_psnr = psnr(val_set, recon)
-    recall = moving_recall(recon.numpy(), val_set, val_prev)
+    recall = finite_mean(moving_recall(recon.numpy(), val_set, val_prev))
     cpu_codec = copy.deepcopy(model).cpu()
     speed = time_codec(cpu_codec, batch_size=1)
     latent_shape = list(model.latent_shape)
@@ -522,7 +522,7 @@ def _finish(
         "val_psnr": val_psnr,
         "val_frames": len(val_set),
         # share of the pixels that moved since the frame before that the round trip shows (worldsim eval's metric)
-        "val_moving_recall": float(np.nanmean(recall)) if np.isfinite(recall).any() else None,
+        "val_moving_recall": None if math.isnan(recall) else recall,
         "loss": last.get("loss"),
         "train_psnr": last.get("train_psnr"),
         **speed,

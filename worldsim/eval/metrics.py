@@ -147,12 +147,29 @@ def moving_recall(
     before it); it is recalled if ``pred``'s largest channel error there is under ``threshold``. That checks both
     ends of a motion: an object drawn where it went and erased where it was. NaN where nothing moved.
     """
+    return recall_at(pred, target, moving(target, previous, threshold), threshold)
+
+
+def recall_at(
+    pred: np.ndarray, target: np.ndarray, mask: np.ndarray, threshold: float = MOTION_THRESHOLD
+) -> np.ndarray:
+    """:func:`moving_recall` with the moving pixels ``mask`` ``[..., H, W]`` already found (to score several preds)."""
     pred, target = _check_pair(pred, target)
-    mask = moving(target, previous, threshold)
     hit = (np.abs(pred.astype(np.int16) - target.astype(np.int16)).max(-1) < threshold) & mask
     count = mask.sum((-2, -1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, hit.sum((-2, -1)) / count, np.nan)
+
+
+def finite_mean(values: np.ndarray) -> float:
+    """Mean of the finite entries of ``values``; NaN when there are none (e.g. a recall where nothing moved).
+
+    >>> finite_mean(np.array([1.0, np.nan, 3.0])), np.isnan(finite_mean(np.array([np.nan])))
+    (2.0, True)
+    """
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.mean()) if finite.size else float("nan")
 
 
 def _to_chw(frames: np.ndarray) -> torch.Tensor:

@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 
 from worldsim.eval.idm import InverseDynamics
-from worldsim.eval.metrics import HORIZON_BANDS, MOTION_THRESHOLD, band_means, moving, moving_recall, psnr, ssim
+from worldsim.eval.metrics import (
+    HORIZON_BANDS,
+    MOTION_THRESHOLD,
+    band_means,
+    finite_mean,
+    moving,
+    psnr,
+    recall_at,
+    ssim,
+)
 from worldsim.io import atomic_write_bytes, atomic_write_json
 
 REPORT_JSON = "eval.json"
@@ -30,9 +39,8 @@ def _summary(table: np.ndarray) -> dict[str, Any]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a horizon with no finite entry is NaN, on purpose
         per_h = np.nanmean(table, axis=0)
-    finite = table[np.isfinite(table)]
     return {
-        "mean": float(finite.mean()) if finite.size else math.nan,
+        "mean": finite_mean(table),
         "bands": band_means(table),
         "per_horizon": per_h.tolist(),
     }
@@ -139,7 +147,8 @@ def motion_scores(
     """
     real_prev = np.concatenate([last_context[:, None], real[:, :-1]], 1)
     gen_prev = np.concatenate([last_context[:, None], generated[:, :-1]], 1)
-    real_px = moving(real, real_prev, threshold).sum((-2, -1)).astype(np.float64)
+    real_moving = moving(real, real_prev, threshold)  # (E, T, H, W), shared by both recalls
+    real_px = real_moving.sum((-2, -1)).astype(np.float64)
     gen_px = moving(generated, gen_prev, threshold).sum((-2, -1)).astype(np.float64)
     copy_last = np.broadcast_to(last_context[:, None], real.shape)
     return {
@@ -147,8 +156,8 @@ def motion_scores(
         "pixels": {"real": _summary(real_px), "model": _summary(gen_px)},
         "ratio": _ratio(float(gen_px.mean()), float(real_px.mean())),
         "recall": {
-            "model": _summary(moving_recall(generated, real, real_prev, threshold)),
-            "copy_last": _summary(moving_recall(copy_last, real, real_prev, threshold)),
+            "model": _summary(recall_at(generated, real, real_moving, threshold)),
+            "copy_last": _summary(recall_at(copy_last, real, real_moving, threshold)),
         },
     }
 

@@ -90,7 +90,7 @@ def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, id
     codec limits apart from dynamics errors.
     """
     from worldsim.eval.idm import accuracy
-    from worldsim.eval.metrics import moving, moving_recall, psnr
+    from worldsim.eval.metrics import finite_mean, moving, psnr, recall_at
 
     # Decoded in order, each frame after the one decoded before it, from the real last context frame: the
     # way generated frames are decoded, so a codec's refiner or pixel hold gets nothing a rollout would not have.
@@ -100,14 +100,12 @@ def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, id
     recon = np.stack([np.asarray(frames[:, 0])] + [display.show(latents[:, t]) for t in range(latents.shape[1])], 1)
     h, w = frames.shape[2:4]
     a, b = recon[:, :-1].reshape(-1, h, w, 3), recon[:, 1:].reshape(-1, h, w, 3)
-    recall = moving_recall(recon[:, 1:], frames[:, 1:], frames[:, :-1])
+    real_moving = moving(frames[:, 1:], frames[:, :-1])
     return {
         "psnr": float(psnr(recon[:, 1:], frames[:, 1:]).mean()),
         "idm_accuracy": float(accuracy(idm, a, b, actions.reshape(-1))),
-        "moving_recall": float(np.nanmean(recall)) if np.isfinite(recall).any() else float("nan"),
-        "moving_ratio": float(
-            moving(recon[:, 1:], recon[:, :-1]).sum() / max(1, moving(frames[:, 1:], frames[:, :-1]).sum())
-        ),
+        "moving_recall": finite_mean(recall_at(recon[:, 1:], frames[:, 1:], real_moving)),
+        "moving_ratio": float(moving(recon[:, 1:], recon[:, :-1]).sum() / max(1, real_moving.sum())),
     }
 
 
