@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from worldsim.checkpoint import unwrap
+from worldsim.errors import ConfigError
 from worldsim.model.dynamics import DynamicsTransformer
 
 
@@ -34,6 +35,10 @@ class ObjectiveConfig:
         bootstrap_every: Shortcut distillation: 1 in this many windows trains self-consistency of larger steps
             against the EMA model (0 = plain flow matching, the teacher objective).
         base_steps: Finest step count of the shortcut hierarchy (steps d = 1/base_steps ... 1/2 are bootstrapped).
+        motion_weight: Loss weight of latent tokens that changed since the window's previous frame (1 = off).
+            A small moving object (Breakout's ball) is a few tokens of a frame: under a plain mean the model
+            learns to leave it out.
+        motion_threshold: Channel RMS change (in latent std units) above which a token counts as moving.
     """
 
     logit_mean: float = 0.0
@@ -46,6 +51,39 @@ class ObjectiveConfig:
     term_pos_weight: float = 20.0
     bootstrap_every: int = 0
     base_steps: int = 128
+    motion_weight: float = 1.0
+    motion_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.motion_weight < 1:
+            raise ConfigError(f"objective.motion_weight must be >= 1 (1 = off), got {self.motion_weight}")
+        if self.motion_threshold <= 0:
+            raise ConfigError(f"objective.motion_threshold must be > 0, got {self.motion_threshold}")
+
+
+def token_weights(x0: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor | None:
+    """Loss weights ``(B, F, h, w)`` of latent tokens: ``motion_weight`` where a token moved, else 1.
+
+    A token moved when the RMS over channels of its change from the previous frame of the window exceeds
+    ``motion_threshold``; a window's first frame has no previous frame and weighs 1. ``None`` when off.
+    """
+    if cfg.motion_weight == 1:
+        return None
+    change = (x0[:, 1:].float() - x0[:, :-1].float()).square().mean(dim=2).sqrt()  # (B, F-1, h, w)
+    moved = torch.cat([torch.zeros_like(change[:, :1]), change], dim=1) > cfg.motion_threshold
+    return 1 + (cfg.motion_weight - 1) * moved.float()
+
+
+def frame_errors(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Per-frame squared error ``(B, F)``, weighted per latent position when ``weights`` is given.
+
+    The weighted error is a mean over positions, not a weighted mean: a static frame's error is unchanged, so the
+    weights add loss on motion instead of diluting the rest.
+    """
+    per_token = (pred.float() - target).square().mean(dim=2)  # (B, F, h, w)
+    if weights is not None:
+        per_token = per_token * weights
+    return per_token.mean(dim=(2, 3))
 
 
 def sample_noise_levels(
@@ -97,7 +135,7 @@ def flow_matching_loss(
     drop = torch.rand(b, f, generator=generator).to(dev) < cfg.action_dropout
     cond_actions = torch.where(drop, torch.full_like(actions, unwrap(model).cfg.null_action), actions)
     out = model(xt, t, cond_actions)
-    per_frame = (out["v"].float() - (eps - x0)).square().mean(dim=(2, 3, 4))  # (B, F)
+    per_frame = frame_errors(out["v"], eps - x0, token_weights(x0, cfg))  # (B, F)
     fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)
     # Heads see noisy frames in training; weight by cleanliness since inference reads them on clean frames.
     w = (1 - t) * has_action
@@ -168,6 +206,6 @@ def shortcut_loss(
     t, noisy = sample_noise_levels(nb, x0.shape[1], cfg, generator, x0.device)
     boot = shortcut_targets(ema, x0[:nb], t, actions[:nb], noisy, cfg, generator)
     pred = model(boot["xt"], boot["t"], actions[:nb], d=boot["d"])["v"].float()
-    per_frame = (pred - boot["v"]).square().mean(dim=(2, 3, 4))  # (B, F)
+    per_frame = frame_errors(pred, boot["v"], token_weights(x0[:nb], cfg))  # (B, F)
     sc = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
     return {**fm, "loss": fm["loss"] + sc, "shortcut": sc.detach()}

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from worldsim.errors import ConfigError
+from worldsim.model.dynamics import DynamicsTransformer, preset
+from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, frame_errors, token_weights
+
+
+def _window() -> torch.Tensor:
+    """(B=1, F=3, C=4, 2, 2): frame 1 moves one token by a lot and another by a little; frame 2 is frame 1."""
+    x = torch.zeros(1, 3, 4, 2, 2)
+    x[0, 1:, :, 0, 1] = 2.0  # RMS change 2 at token (0, 1)
+    x[0, 1:, :, 1, 0] = 0.1  # below the threshold
+    return x
+
+
+def test_token_weights_mark_tokens_that_moved_since_the_previous_frame():
+    w = token_weights(_window(), ObjectiveConfig(motion_weight=10, motion_threshold=0.5))
+    assert w.shape == (1, 3, 2, 2)
+    assert torch.equal(w[0, 0], torch.ones(2, 2))  # a window's first frame has nothing to compare with
+    assert torch.equal(w[0, 1], torch.tensor([[1.0, 10.0], [1.0, 1.0]]))
+    assert torch.equal(w[0, 2], torch.ones(2, 2))  # still frame
+    assert token_weights(_window(), ObjectiveConfig()) is None  # off by default
+
+
+def test_frame_errors_weigh_moving_tokens_and_leave_static_frames_alone():
+    x = _window()
+    err = torch.zeros_like(x)
+    err[0, :, :, 0, 1] = 1.0  # unit error on the token that moves in frame 1
+    plain = frame_errors(err, torch.zeros_like(x), None)
+    weighted = frame_errors(err, torch.zeros_like(x), token_weights(x, ObjectiveConfig(motion_weight=10)))
+    assert torch.allclose(plain[0], torch.full((3,), 0.25))
+    assert torch.allclose(weighted[0], torch.tensor([0.25, 2.5, 0.25]))
+
+
+def test_motion_weighted_loss_is_larger_on_motion_and_trains():
+    torch.manual_seed(0)
+    cfg = preset("tiny", latent_channels=4, latent_height=2, latent_width=2, num_actions=3)
+    model = DynamicsTransformer(cfg)
+    x0 = _window().repeat(2, 1, 1, 1, 1)
+    acts = torch.zeros(2, 3, dtype=torch.long)
+    zeros = torch.zeros(2, 3)
+    args = (model, x0, acts, zeros, zeros, torch.ones(2, 3, dtype=torch.bool))
+    plain = flow_matching_loss(*args, ObjectiveConfig(), torch.Generator().manual_seed(1))
+    moved = flow_matching_loss(*args, ObjectiveConfig(motion_weight=10), torch.Generator().manual_seed(1))
+    assert moved["fm"] > plain["fm"]
+    moved["loss"].backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("kw", [{"motion_weight": 0.5}, {"motion_threshold": 0.0}])
+def test_bad_motion_settings_are_config_errors(kw):
+    with pytest.raises(ConfigError, match="objective.motion"):
+        ObjectiveConfig(**kw)
