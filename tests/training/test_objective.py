@@ -3,32 +3,32 @@ import torch
 
 from worldsim.errors import ConfigError
 from worldsim.model.dynamics import DynamicsTransformer, preset
-from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, frame_errors, token_weights
+from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, frame_errors, latent_motion_weights
 
 
 def _window() -> torch.Tensor:
-    """(B=1, F=3, C=4, 2, 2): frame 1 moves one token by a lot and another by a little; frame 2 is frame 1."""
+    """(B=1, F=3, C=4, 2, 2): frame 1 moves one position by a lot and another by a little; frame 2 is frame 1."""
     x = torch.zeros(1, 3, 4, 2, 2)
-    x[0, 1:, :, 0, 1] = 2.0  # RMS change 2 at token (0, 1)
+    x[0, 1:, :, 0, 1] = 2.0  # RMS change 2 at position (0, 1)
     x[0, 1:, :, 1, 0] = 0.1  # below the threshold
     return x
 
 
-def test_token_weights_mark_tokens_that_moved_since_the_previous_frame():
-    w = token_weights(_window(), ObjectiveConfig(motion_weight=10, motion_threshold=0.5))
+def test_latent_motion_weights_mark_positions_that_moved_since_the_previous_frame():
+    w = latent_motion_weights(_window(), ObjectiveConfig(motion_weight=10, motion_threshold=0.5))
     assert w.shape == (1, 3, 2, 2)
     assert torch.equal(w[0, 0], torch.ones(2, 2))  # a window's first frame has nothing to compare with
     assert torch.equal(w[0, 1], torch.tensor([[1.0, 10.0], [1.0, 1.0]]))
     assert torch.equal(w[0, 2], torch.ones(2, 2))  # still frame
-    assert token_weights(_window(), ObjectiveConfig()) is None  # off by default
+    assert latent_motion_weights(_window(), ObjectiveConfig()) is None  # off by default
 
 
-def test_frame_errors_weigh_moving_tokens_and_leave_static_frames_alone():
+def test_frame_errors_weigh_moving_positions_and_leave_static_frames_alone():
     x = _window()
     err = torch.zeros_like(x)
-    err[0, :, :, 0, 1] = 1.0  # unit error on the token that moves in frame 1
+    err[0, :, :, 0, 1] = 1.0  # unit error on the position that moves in frame 1
     plain = frame_errors(err, torch.zeros_like(x), None)
-    weighted = frame_errors(err, torch.zeros_like(x), token_weights(x, ObjectiveConfig(motion_weight=10)))
+    weighted = frame_errors(err, torch.zeros_like(x), latent_motion_weights(x, ObjectiveConfig(motion_weight=10)))
     assert torch.allclose(plain[0], torch.full((3,), 0.25))
     assert torch.allclose(weighted[0], torch.tensor([0.25, 2.5, 0.25]))
 

@@ -35,10 +35,10 @@ class ObjectiveConfig:
         bootstrap_every: Shortcut distillation: 1 in this many windows trains self-consistency of larger steps
             against the EMA model (0 = plain flow matching, the teacher objective).
         base_steps: Finest step count of the shortcut hierarchy (steps d = 1/base_steps ... 1/2 are bootstrapped).
-        motion_weight: Loss weight of latent tokens that changed since the window's previous frame (1 = off).
-            A small moving object (Breakout's ball) is a few tokens of a frame: under a plain mean the model
+        motion_weight: Loss weight of latent positions that changed since the window's previous frame (1 = off).
+            A small moving object (Breakout's ball) is a few positions of a frame: under a plain mean the model
             learns to leave it out.
-        motion_threshold: Channel RMS change (in latent std units) above which a token counts as moving.
+        motion_threshold: Channel RMS change (in latent std units) above which a position counts as moving.
     """
 
     logit_mean: float = 0.0
@@ -61,10 +61,10 @@ class ObjectiveConfig:
             raise ConfigError(f"objective.motion_threshold must be > 0, got {self.motion_threshold}")
 
 
-def token_weights(x0: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor | None:
-    """Loss weights ``(B, F, h, w)`` of latent tokens: ``motion_weight`` where a token moved, else 1.
+def latent_motion_weights(x0: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tensor | None:
+    """Loss weights ``(B, F, h, w)`` of latent positions: ``motion_weight`` where one moved, else 1.
 
-    A token moved when the RMS over channels of its change from the previous frame of the window exceeds
+    A position moved when the RMS over channels of its change from the previous frame of the window exceeds
     ``motion_threshold``; a window's first frame has no previous frame and weighs 1. ``None`` when off.
     """
     if cfg.motion_weight == 1:
@@ -80,10 +80,10 @@ def frame_errors(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
     The weighted error is a mean over positions, not a weighted mean: a static frame's error is unchanged, so the
     weights add loss on motion instead of diluting the rest.
     """
-    per_token = (pred.float() - target).square().mean(dim=2)  # (B, F, h, w)
+    per_pos = (pred.float() - target).square().mean(dim=2)  # (B, F, h, w)
     if weights is not None:
-        per_token = per_token * weights
-    return per_token.mean(dim=(2, 3))
+        per_pos = per_pos * weights
+    return per_pos.mean(dim=(2, 3))
 
 
 def sample_noise_levels(
@@ -135,7 +135,7 @@ def flow_matching_loss(
     drop = torch.rand(b, f, generator=generator).to(dev) < cfg.action_dropout
     cond_actions = torch.where(drop, torch.full_like(actions, unwrap(model).cfg.null_action), actions)
     out = model(xt, t, cond_actions)
-    per_frame = frame_errors(out["v"], eps - x0, token_weights(x0, cfg))  # (B, F)
+    per_frame = frame_errors(out["v"], eps - x0, latent_motion_weights(x0, cfg))  # (B, F)
     fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)
     # Heads see noisy frames in training; weight by cleanliness since inference reads them on clean frames.
     w = (1 - t) * has_action
@@ -206,6 +206,6 @@ def shortcut_loss(
     t, noisy = sample_noise_levels(nb, x0.shape[1], cfg, generator, x0.device)
     boot = shortcut_targets(ema, x0[:nb], t, actions[:nb], noisy, cfg, generator)
     pred = model(boot["xt"], boot["t"], actions[:nb], d=boot["d"])["v"].float()
-    per_frame = frame_errors(pred, boot["v"], token_weights(x0[:nb], cfg))  # (B, F)
+    per_frame = frame_errors(pred, boot["v"], latent_motion_weights(x0[:nb], cfg))  # (B, F)
     sc = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
     return {**fm, "loss": fm["loss"] + sc, "shortcut": sc.detach()}
