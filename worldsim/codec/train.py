@@ -205,7 +205,11 @@ class FrameSampler:
         An episode's first frame is its own previous frame.
         """
         index = rng.integers(0, len(self), n)
-        return self.take(index), self.take(index - ~self.first[index])
+        return self.take(index), self.take(self.previous(index))
+
+    def previous(self, index: np.ndarray) -> np.ndarray:
+        """Index of the frame before each of ``index`` in its episode (an episode's first frame is its own)."""
+        return index - ~self.first[index]
 
     def spread(self, n: int) -> np.ndarray:
         """Indices of up to ``n`` frames evenly spread over the split (deterministic)."""
@@ -369,7 +373,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
         val_frames = train_frames
     val_index = val_frames.spread(cfg.eval_frames)
     val_set = val_frames.take(val_index)
-    val_prev = val_frames.take(val_index - ~val_frames.first[val_index])  # for the moving-pixel recall
+    val_prev = val_frames.take(val_frames.previous(val_index))  # for the moving-pixel recall
     codec_cfg = codec_config_for(cfg.codec, ds)
     device = resolve_device(cfg.device)
     use_bf16 = device.type == "cuda"  # bf16 autocast on GPUs only: CPU bf16 convolutions are slow
