@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
         "codec": {
             k: codec.get(k) for k in ("step", "val_psnr", "decode_ms", "timing", "latent_shape", "train_seconds")
         },
-        "teacher": {k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config")},
+        "teacher": {
+            k: tmeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "dynamics_config", "parent")
+        },
         # Sampling defaults are the shipped file's: packaging may set them (package_world.py --sampling).
         "student": {k: smeta.get(k) for k in ("trained_steps", "train_seconds", "hardware", "refiner")}
         | {"sampling": _meta(files.world).get("sampling")},
@@ -231,6 +233,17 @@ def _refiner_line(r: dict[str, Any] | None) -> str:
         f"  {r.get('train_seconds', 0) / 3600:.1f} h; PSNR of 16-frame validation chains decoded from real latents: "
         f"{r.get('val_psnr', 0):.2f} dB"
         + (f" refined, {r['val_psnr_plain']:.2f} dB plain." if "val_psnr_plain" in r else ".")
+    )
+
+
+def _grown_text(parent: dict[str, Any] | None, hours) -> str:
+    """How a teacher grown from a shallower world (``init_from`` + ``depth``) started, for the recipe line."""
+    if not parent:
+        return ""
+    return (
+        f"grown from a depth-{parent.get('depth')} teacher ({parent.get('trained_steps')} steps, "
+        f"{hours(parent.get('train_seconds'))} on {parent.get('hardware') or 'unknown hardware'}; the new blocks start "
+        "as identities, docs/model.md), then "
     )
 
 
@@ -284,7 +297,8 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 - Codec: {c.get("latent_shape")} latents, {c.get("step")} steps, validation PSNR {c.get("val_psnr") or 0:.2f} dB,
   decode {c.get("decode_ms") or 0:.2f} ms/frame ({_timing_text(c.get("timing"))}).
 - Teacher: dynamics transformer dim {dyn.get("dim")}, depth {dyn.get("depth")}, context {dyn.get("context_frames")}
-  frames; {t.get("trained_steps")} steps, {hours(t.get("train_seconds"))} on {t.get("hardware") or "unknown hardware"}.
+  frames; {_grown_text(t.get("parent"), hours)}{t.get("trained_steps")} steps, {hours(t.get("train_seconds"))} on \
+{t.get("hardware") or "unknown hardware"}.
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
   {hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
   default {(s.get("sampling") or {}).get("steps")} denoising steps{_guidance_text(s.get("sampling"))}.

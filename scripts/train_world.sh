@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate a shipped world: collect -> codec -> teacher -> distil -> refine -> package -> eval -> model card.
+# Regenerate a shipped world: collect -> codec -> teacher [-> grow] -> distil -> refine -> package -> eval -> card.
 #
 #   scripts/train_world.sh carracing            # the default world
 #   scripts/train_world.sh doom                 # the game world
@@ -11,6 +11,8 @@
 #   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
 #   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
 #   EXTRA (more key=value overrides for `worldsim train`)
+#   GROW_CONFIG (configs/grow/<world>.yaml if present: the teacher is grown deeper and trained on before distilling;
+#   see docs/model.md, "Growing a trained world deeper")
 #   SAMPLING (configs/ship/<world>.yaml if present: the sampling defaults shipped in the world file, e.g. action
 #   guidance and pixel hold; the student evaluations run the packaged file, so they measure what ships)
 set -euo pipefail
@@ -31,6 +33,7 @@ CODEC_CONFIG=${CODEC_CONFIG:-configs/codec/$WORLD.yaml}
 REFINE_CONFIG=${REFINE_CONFIG:-configs/refine/$WORLD.yaml}
 EXTRA=${EXTRA:-}
 SAMPLING=${SAMPLING:-configs/ship/$WORLD.yaml}
+GROW_CONFIG=${GROW_CONFIG:-configs/grow/$WORLD.yaml}
 
 stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
 
@@ -52,8 +55,16 @@ teacher_args=(--config "$CONFIG" --codec "$RUNS/codec/codec.safetensors" --out "
 # shellcheck disable=SC2086  # EXTRA is a list of key=value overrides
 worldsim train "$DATA" "${teacher_args[@]}" threads="$THREADS" $EXTRA
 
+TEACHER=$RUNS/teacher/world.safetensors
+if [[ -f $GROW_CONFIG ]]; then
+  stage "grow the teacher ($GROW_CONFIG)"
+  worldsim train "$DATA" --config "$GROW_CONFIG" --out "$RUNS/grown" --device "$DEVICE" init_from="$TEACHER" \
+    threads="$THREADS"
+  TEACHER=$RUNS/grown/world.safetensors
+fi
+
 stage "distil ($DISTILL_STEPS steps)"
-worldsim distill "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/student" --steps "$DISTILL_STEPS" \
+worldsim distill "$TEACHER" --data "$DATA" --out "$RUNS/student" --steps "$DISTILL_STEPS" \
   --device "$DEVICE" threads="$THREADS"
 
 SHIP=$RUNS/student/world.safetensors
@@ -81,8 +92,7 @@ for steps in 4 2 1; do
   worldsim eval "$SHIPPED" --data "$DATA" --out "$RUNS/eval-student$steps" --steps "$steps" --device "$DEVICE" \
     "${idm_args[@]}"
 done
-worldsim eval "$RUNS/teacher/world.safetensors" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE" \
-  --idm "$IDM"
+worldsim eval "$TEACHER" --data "$DATA" --out "$RUNS/eval-teacher" --device "$DEVICE" --idm "$IDM"
 
 stage "model card"
-python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA" --student "$SHIP"
+python scripts/model_card.py "$WORLD" --runs "$RUNS" --data "$DATA" --teacher "$TEACHER" --student "$SHIP"

@@ -185,3 +185,26 @@ def test_distill_makes_a_shortcut_student(toy, tmp_path, capsys):
     for k in (1, 2, 4):
         out = open_loop(world, frames, np.full((1, 3), 5), np.ones((1, 2), int), steps=k)
         assert out["frames"].shape == (1, 2, 64, 64, 3)
+
+
+def test_a_world_grows_deeper_from_its_teacher(toy, tmp_path):
+    from dataclasses import replace
+
+    from worldsim.model.dynamics import DynamicsTransformer
+    from worldsim.training.train import _init_from_teacher
+
+    train(_cfg(toy, tmp_path / "teacher", steps=10), progress=False)
+    path = tmp_path / "teacher" / "world.safetensors"
+    teacher = WorldModel.load(path).dynamics
+    grown = DynamicsTransformer(replace(teacher.cfg, depth=teacher.cfg.depth + 2)).eval()
+    _init_from_teacher(grown, teacher, str(path))
+    # The appended blocks start zero-gated (adaLN-zero): the grown model computes exactly what its teacher did.
+    x, t, a = torch.randn(2, 3, 4, 8, 8), torch.rand(2, 3), torch.randint(0, 3, (2, 3))
+    torch.testing.assert_close(grown(x, t, a)["v"], teacher(x, t, a)["v"])
+    train(_cfg(toy, tmp_path / "grown", steps=4, init_from=str(path), model_overrides={"depth": 4}), progress=False)
+    world = WorldModel.load(tmp_path / "grown" / "world.safetensors")
+    assert world.dynamics.cfg.depth == 4 and teacher.cfg.depth == 2
+    parent = world.metadata["parent"]  # the model card tells the whole budget from it
+    assert parent["world"] == str(path) and parent["depth"] == 2 and parent["trained_steps"] == 10
+    with pytest.raises(CheckpointError, match="grow a world deeper, not shallower"):
+        train(_cfg(toy, tmp_path / "shrunk", init_from=str(path), model_overrides={"depth": 1}), progress=False)

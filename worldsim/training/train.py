@@ -60,7 +60,8 @@ class TrainConfig:
         codec: Trained codec file; empty = train one first in ``out/codec`` (``codec_steps`` steps).
         codec_steps: Steps of the codec stage when ``codec`` is empty.
         init_from: World file whose codec and dynamics weights start this run (distillation fine-tunes a
-            teacher this way; ``model`` is then ignored).
+            teacher this way; ``model`` is then ignored). ``model_overrides: {depth: N}`` grows it deeper:
+            the new blocks are appended as identities.
         model: Size preset (tiny, small, base, large, nfd-310m).
         model_overrides: Fields of :class:`DynamicsConfig` to override, e.g. ``{"depth": 8}``.
         window: Frames per training window (0 = the model's context_frames).
@@ -147,6 +148,7 @@ class Run:
     rank: int = 0
     world_size: int = 1
     seconds: float = 0.0  # training wall time of earlier invocations (resumed runs)
+    parent: dict[str, Any] | None = None  # the init_from world's training, carried into this run's world file
     started: float = 0.0  # perf_counter when this invocation started
 
     @property
@@ -326,6 +328,10 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
         WindowBatcher(ds, latents, length, mcfg.null_action, "val"),
         rank=rank, world_size=world_size,
     )  # fmt: skip
+    if teacher is not None:
+        run.parent = {"world": cfg.init_from, "depth": teacher.dynamics.cfg.depth} | {
+            k: teacher.metadata[k] for k in ("trained_steps", "train_seconds", "hardware") if k in teacher.metadata
+        }
     if (out / "state.safetensors").exists():
         _resume(run)
     if rank == 0:
@@ -340,9 +346,19 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
 
 
 def _init_from_teacher(model: DynamicsTransformer, teacher: DynamicsTransformer, path: str) -> None:
-    """Copy the teacher's weights; only the step-size embedding (zero-initialised) may be new."""
+    """Copy the teacher's weights; only the step-size embedding and extra blocks may be new.
+
+    Both start zero-gated (DiT's adaLN-zero), so a student that gains step-size conditioning, or a model grown
+    deeper than its teacher (``model_overrides: {depth: N}``), starts out computing exactly what the teacher did.
+    """
+    if model.cfg.depth < teacher.cfg.depth:
+        raise CheckpointError(
+            f"{path}: has {teacher.cfg.depth} blocks, more than the {model.cfg.depth} asked for; "
+            "a run may grow a world deeper, not shallower"
+        )
+    grown = tuple(f"blocks.{i}." for i in range(teacher.cfg.depth, model.cfg.depth))
     missing, unexpected = model.load_state_dict(teacher.state_dict(), strict=False)
-    bad = [k for k in missing if not k.startswith("cond.d_mlp.")] + list(unexpected)
+    bad = [k for k in missing if not k.startswith(("cond.d_mlp.", *grown))] + list(unexpected)
     if bad:
         raise CheckpointError(f"{path}: teacher weights do not fit the student ({bad[:3]})")
 
@@ -412,6 +428,7 @@ def _save(run: Run) -> None:
         dataset=str(run.cfg.data),
         train_seconds=_train_seconds(run),
         hardware=hardware_name(run.device, run.world_size),
+        **({"parent": run.parent} if run.parent else {}),
     )
 
 
