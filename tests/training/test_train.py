@@ -208,3 +208,5 @@ def test_a_world_grows_deeper_from_its_teacher(toy, tmp_path):
     assert parent["world"] == str(path) and parent["depth"] == 2 and parent["trained_steps"] == 10
     with pytest.raises(CheckpointError, match="grow a world deeper, not shallower"):
         train(_cfg(toy, tmp_path / "shrunk", init_from=str(path), model_overrides={"depth": 1}), progress=False)
+    with pytest.raises(CheckpointError, match="only depth may change"):
+        train(_cfg(toy, tmp_path / "wider", init_from=str(path), model_overrides={"dim": 96}), progress=False)

@@ -357,7 +357,13 @@ def _init_from_teacher(model: DynamicsTransformer, teacher: DynamicsTransformer,
             "a run may grow a world deeper, not shallower"
         )
     grown = tuple(f"blocks.{i}." for i in range(teacher.cfg.depth, model.cfg.depth))
-    missing, unexpected = model.load_state_dict(teacher.state_dict(), strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(teacher.state_dict(), strict=False)
+    except RuntimeError:  # a tensor of another shape: dim, heads or patch size were overridden
+        raise CheckpointError(
+            f"{path}: its weights have other shapes than the model asked for; from a trained world only depth "
+            "may change (model_overrides: {depth: N})"
+        ) from None
     bad = [k for k in missing if not k.startswith(("cond.d_mlp.", *grown))] + list(unexpected)
     if bad:
         raise CheckpointError(f"{path}: teacher weights do not fit the student ({bad[:3]})")
