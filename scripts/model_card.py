@@ -236,14 +236,18 @@ def _refiner_line(r: dict[str, Any] | None) -> str:
     )
 
 
-def _grown_text(parent: dict[str, Any] | None, hours) -> str:
+def _hours(seconds: float | None) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds else "unknown"
+
+
+def _grown_text(parent: dict[str, Any] | None) -> str:
     """How a teacher grown from a shallower world (``init_from`` + ``depth``) started, for the recipe line."""
     if not parent:
         return ""
     return (
         f"grown from a depth-{parent.get('depth')} teacher ({parent.get('trained_steps')} steps, "
-        f"{hours(parent.get('train_seconds'))} on {parent.get('hardware') or 'unknown hardware'}; the new blocks start "
-        "as identities, docs/model.md), then "
+        f"{_hours(parent.get('train_seconds'))} on {parent.get('hardware') or 'unknown hardware'}; "
+        "the new blocks start as identities, docs/model.md), then "
     )
 
 
@@ -277,7 +281,6 @@ def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
     d, c, t, s, st = card["data"], card["codec"], card["teacher"], card["student"], card["stability"]
     dyn = t.get("dynamics_config") or {}
     rows = [{"name": k, "steps": v["config"]["steps"], "report": v} for k, v in card["evaluation"].items()]
-    hours = lambda sec: f"{sec / 3600:.1f} h" if sec else "unknown"  # noqa: E731
     speed = "\n".join(
         f"| {x['backend']} | {x['steps']} | {x['lookahead']} | {x['fps']} | {x['ms_p50']} | {x['ms_p99']} |"
         for x in card["cpu_speed"]
@@ -297,10 +300,10 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 - Codec: {c.get("latent_shape")} latents, {c.get("step")} steps, validation PSNR {c.get("val_psnr") or 0:.2f} dB,
   decode {c.get("decode_ms") or 0:.2f} ms/frame ({_timing_text(c.get("timing"))}).
 - Teacher: dynamics transformer dim {dyn.get("dim")}, depth {dyn.get("depth")}, context {dyn.get("context_frames")}
-  frames; {_grown_text(t.get("parent"), hours)}{t.get("trained_steps")} steps, {hours(t.get("train_seconds"))} on \
+  frames; {_grown_text(t.get("parent"))}{t.get("trained_steps")} steps, {_hours(t.get("train_seconds"))} on \
 {t.get("hardware") or "unknown hardware"}.
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
-  {hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
+  {_hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
   default {(s.get("sampling") or {}).get("steps")} denoising steps{_guidance_text(s.get("sampling"))}.
 {_refiner_line(s.get("refiner"))}
 
