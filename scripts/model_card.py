@@ -28,6 +28,7 @@ from worldsim.data.dataset import Dataset
 from worldsim.eval.stability import closed_loop_stability, real_color_stats
 from worldsim.io import atomic_write_bytes, atomic_write_json
 from worldsim.simulator import Simulator
+from worldsim.world_model import SamplingDefaults
 
 BANDS = ("1", "2-4", "5-16", "17-64")
 
@@ -251,11 +252,18 @@ def _grown_text(parent: dict[str, Any] | None) -> str:
     )
 
 
+_DEFAULTS = SamplingDefaults()
+
+
 def _guidance_text(sampling: dict[str, Any] | None) -> str:
     sampling = sampling or {}
     parts = []
     if sampling.get("guidance", 1.0) != 1.0:
-        parts.append(f"action guidance {sampling['guidance']:g}")
+        parallel = sampling.get("guidance_parallel", 1.0)
+        projected = "" if parallel == 1.0 else f" (projected: {parallel:g} of the update along the prediction kept)"
+        parts.append(f"action guidance {sampling['guidance']:g}{projected}")
+    if sampling.get("context_noise", _DEFAULTS.context_noise) != _DEFAULTS.context_noise:
+        parts.append(f"context noise {sampling['context_noise']:g}")
     if sampling.get("hold", 0.0) > 0:
         region = sampling.get("hold_region") or []
         where = f", {sampling.get('hold_region_threshold', 0):g} in region {list(region)}" if region else ""

@@ -50,3 +50,12 @@ def test_motion_table_shows_recall_per_band_and_the_codec_ceiling(load_script):
     assert "| copy last frame | 0.100 |" in text and "| codec ceiling | 0.710 (all) |" in text
     del report["motion"]
     assert card._fmt_motion([{"name": "old report", "steps": 4, "report": report}]) == ""
+
+
+def test_recipe_names_projected_guidance_and_context_noise_only_when_set(load_script):
+    card = load_script("model_card")
+    assert card._guidance_text({"guidance": 2.0}) == " with action guidance 2 (docs/model.md)"
+    text = card._guidance_text({"guidance": 2.0, "guidance_parallel": 0.0, "context_noise": 0.15})
+    assert "action guidance 2 (projected: 0 of the update along the prediction kept)" in text
+    assert "context noise 0.15" in text
+    assert card._guidance_text({"context_noise": 0.05}) == ""

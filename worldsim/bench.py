@@ -25,6 +25,7 @@ from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.cached import CachedSampler
 from worldsim.sampling.window import WindowSampler
+from worldsim.world_model import SamplingDefaults, WorldModel
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +71,13 @@ class BenchConfig:
     guidance: float = 0.0
 
 
-def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str, float, HoldConfig]:
-    """Dynamics, codec, a description, the default guidance scale and the pixel hold of what is benchmarked."""
+def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer, FrameCodec, str, SamplingDefaults]:
+    """Dynamics, codec, a description and the sampling defaults (guidance, pixel hold) of what is benchmarked."""
     if cfg.world:
         from worldsim.assets import resolve_world
-        from worldsim.world_model import WorldModel
 
         world = WorldModel.load(resolve_world(cfg.world).world, device)
-        return world.dynamics, world.codec, cfg.world, world.sampling.guidance, world.sampling.hold_config()
+        return world.dynamics, world.codec, cfg.world, world.sampling
     torch.manual_seed(cfg.seed)
     overrides = {} if cfg.preset == "nfd-310m" else {"latent_channels": 8, "latent_height": 8, "latent_width": 8}
     dyn = DynamicsTransformer(preset(cfg.preset, num_actions=cfg.num_actions, **overrides))
@@ -99,7 +99,7 @@ def _models(cfg: BenchConfig, device: torch.device) -> tuple[DynamicsTransformer
             encoder_blocks=(0, 1, 1, 1)[:stages],
         )  # fmt: skip
     )
-    return dyn.to(device).eval(), codec.to(device).eval(), f"random {cfg.preset}", 1.0, HoldConfig()
+    return dyn.to(device).eval(), codec.to(device).eval(), f"random {cfg.preset}", SamplingDefaults()
 
 
 def action_stream(n: int, num_actions: int, hold_mean: int, seed: int) -> np.ndarray:
@@ -150,8 +150,8 @@ def _time_stream(
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Measure every configuration; returns rows plus the naive reference and machine info."""
     device = resolve_device(cfg.device)
-    dyn, codec, what, default_guidance, hold = _models(cfg, device)
-    guidance = cfg.guidance or default_guidance
+    dyn, codec, what, defaults = _models(cfg, device)
+    guidance, hold = cfg.guidance or defaults.guidance, defaults.hold_config()
     c = dyn.cfg
     ctx_len = c.context_frames - 1
     rows: list[dict[str, Any]] = []
@@ -172,7 +172,12 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             ctx = torch.randn(b, ctx_len, c.latent_channels, c.latent_height, c.latent_width, device=device)
             acts = action_stream(cfg.frames + cfg.warmup, c.num_actions, cfg.hold_mean, cfg.seed)
             sampler = CachedSampler(
-                runner, steps, generator=torch.Generator().manual_seed(cfg.seed), lookahead=spec, guidance=guidance
+                runner,
+                steps,
+                generator=torch.Generator().manual_seed(cfg.seed),
+                lookahead=spec,
+                guidance=guidance,
+                guidance_parallel=defaults.guidance_parallel,
             )
             res = _time_stream(sampler, codec, ctx, acts, cfg.warmup, device, hold)
             res["speedup_vs_naive"] = round(res["fps"] / naive[b]["fps"], 1)

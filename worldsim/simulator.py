@@ -72,6 +72,8 @@ class Simulator:
         cache_dir: Where exported programs (ONNX, TensorRT) are kept for reuse.
         name: Display name (default: the schema's world).
         guidance: Classifier-free guidance scale on the action (default: the world's; 1 = none).
+        guidance_parallel: Weight of the guidance update along the conditional prediction (default: the world's;
+            see :func:`~worldsim.sampling.window.guided`).
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Simulator:
         cache_dir: str | Path | None = None,
         name: str | None = None,
         guidance: float | None = None,
+        guidance_parallel: float | None = None,
     ) -> None:
         if num_streams < 1:
             raise ValueError(f"num_streams must be >= 1, got {num_streams}")
@@ -97,8 +100,15 @@ class Simulator:
         self.seed(seed)
         noise = world.sampling.context_noise if context_noise is None else context_noise
         scale = world.sampling.guidance if guidance is None else guidance
+        parallel = world.sampling.guidance_parallel if guidance_parallel is None else guidance_parallel
         self.sampler = CachedSampler(
-            self.backend, steps or world.sampling.steps, noise, self.generator, lookahead, guidance=scale
+            self.backend,
+            steps or world.sampling.steps,
+            noise,
+            self.generator,
+            lookahead,
+            guidance=scale,
+            guidance_parallel=parallel,
         )
         self.state: CachedState | None = None
         self.display = Display(world)  # what every stream shows; decodes each frame after the previous one

@@ -31,6 +31,8 @@ class SamplingDefaults:
         context_noise: Noise level committed context frames carry (anti-drift).
         fps: Frames per second of the source world (play pacing).
         guidance: Classifier-free guidance scale on the action (1 = none; see ``worldsim.sampling.window.guided``).
+        guidance_parallel: Weight in [0, 1] of the guidance update along the conditional prediction (1 = plain
+            guidance; 0 = projected guidance, which keeps action following with less drift over long rollouts).
         hold: Pixel hold threshold in grey levels (0 = off; see :mod:`worldsim.codec.display`).
         hold_region: ``(top, bottom, left, right)`` fractions of the frame with their own hold threshold.
         hold_region_threshold: Hold threshold inside ``hold_region`` (0 = never held there).
@@ -46,6 +48,7 @@ class SamplingDefaults:
     context_noise: float = 0.05
     fps: float = 30.0
     guidance: float = 1.0
+    guidance_parallel: float = 1.0
     hold: float = 0.0
     hold_region: tuple[float, ...] = ()
     hold_region_threshold: float = 0.0
@@ -54,6 +57,8 @@ class SamplingDefaults:
     hold_snap: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.guidance_parallel <= 1.0:
+            raise ValueError(f"guidance_parallel must be in [0, 1], got {self.guidance_parallel}")
         self.hold_config()  # validates the hold fields
 
     def hold_config(self) -> HoldConfig:

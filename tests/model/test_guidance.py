@@ -11,10 +11,11 @@ from worldsim.sampling.window import WindowSampler, guided
 from .test_cached import _model
 
 
-def _rollout(sampler_cls, m, actions, guidance, seed=5):
+def _rollout(sampler_cls, m, actions, guidance, seed=5, parallel=1.0):
     ctx = torch.randn(3, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     ctx_a = torch.randint(0, 4, (3, 2), generator=torch.Generator().manual_seed(2))
-    s = sampler_cls(m, steps=3, context_noise=0.05, generator=torch.Generator().manual_seed(seed), guidance=guidance)
+    g = torch.Generator().manual_seed(seed)
+    s = sampler_cls(m, steps=3, context_noise=0.05, generator=g, guidance=guidance, guidance_parallel=parallel)
     state = s.start(ctx, ctx_a)
     frames = []
     for i in range(actions.shape[1]):
@@ -28,6 +29,27 @@ def test_guided_extrapolates_from_the_null_prediction():
     assert guided(v, v_null, 1.0).item() == 3.0
     assert guided(v, v_null, 0.0).item() == 1.0
     assert guided(v, v_null, 2.0).item() == 5.0
+
+
+def test_projected_guidance_drops_the_update_along_the_conditional_prediction():
+    gen = torch.Generator().manual_seed(0)
+    x, v, v_null = (torch.randn(2, 3, 4, 4, 4, generator=gen) for _ in range(3))
+    t = torch.tensor(0.75)
+    torch.testing.assert_close(guided(v, v_null, 2.0, 1.0, x, t), guided(v, v_null, 2.0))  # 1 = plain guidance
+    x0, x0_null = x - t * v, x - t * v_null
+    x0_projected = x - t * guided(v, v_null, 2.0, 0.0, x, t)
+    change = x0_projected - x0  # what guidance adds to the conditional clean frame
+    along = (change * x0).sum((-3, -2, -1))  # per frame: orthogonal to that frame's prediction
+    torch.testing.assert_close(along, torch.zeros_like(along), atol=1e-4, rtol=0)
+    orthogonal_part = (x0 - x0_null) - ((x0 - x0_null) * x0).sum((-3, -2, -1), keepdim=True) * x0 / (x0 * x0).sum(
+        (-3, -2, -1), keepdim=True
+    )
+    torch.testing.assert_close(change, orthogonal_part, rtol=1e-4, atol=1e-5)
+    # a null prediction that only scales the clean frame is all "parallel": projected guidance leaves v alone
+    scaled_null = (x - 0.5 * x0) / t
+    torch.testing.assert_close(guided(v, scaled_null, 3.0, 0.0, x, t), v, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="needs the sample"):
+        guided(v, v_null, 2.0, 0.0)
 
 
 @pytest.mark.parametrize("sampler_cls", [WindowSampler, CachedSampler])
@@ -50,6 +72,9 @@ def test_cached_guidance_equals_uncached_guidance():
     window = _rollout(WindowSampler, m, actions, 2.5)
     cached = _rollout(CachedSampler, m, actions, 2.5)
     torch.testing.assert_close(cached, window, rtol=1e-4, atol=1e-4)
+    window = _rollout(WindowSampler, m, actions, 2.5, parallel=0.0)
+    torch.testing.assert_close(_rollout(CachedSampler, m, actions, 2.5, parallel=0.0), window, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(window, cached, atol=1e-3)  # the projection changes the frames
 
 
 def test_speculative_frames_under_guidance_equal_plain_generation():
@@ -87,3 +112,11 @@ def test_world_default_guidance_round_trips_and_drives_the_simulator(tiny_world,
     assert guided_world.sampling.guidance == 2.0
     assert Simulator(guided_world).sampler.guidance == 2.0
     assert Simulator(guided_world, guidance=1.0).sampler.guidance == 1.0
+    assert guided_world.sampling.guidance_parallel == 1.0  # files from before projected guidance: plain guidance
+    world.sampling = replace(world.sampling, guidance_parallel=0.0)
+    world.save(tmp_path / "projected.safetensors")
+    projected = WorldModel.load(tmp_path / "projected.safetensors")
+    assert Simulator(projected).sampler.guidance_parallel == 0.0
+    assert Simulator(projected, guidance_parallel=0.5).sampler.guidance_parallel == 0.5
+    with pytest.raises(ValueError, match="guidance_parallel must be in"):
+        replace(world.sampling, guidance_parallel=1.5)

@@ -32,6 +32,9 @@ class EvalConfig:
         horizon: Generated frames per window.
         steps: Denoising steps (0 = the world's default).
         guidance: Classifier-free guidance scale on the action (0 = the world's default; 1 = none).
+        guidance_parallel: Weight of the guidance update along the conditional prediction (None = the world's;
+            see :func:`~worldsim.sampling.window.guided`).
+        context_noise: Noise level of committed context frames (None = the world's).
         idm: Inverse-dynamics classifier file; empty = train one on the dataset (cached in ``out``).
         idm_steps: Training steps for that classifier.
         batch_size: Streams generated together.
@@ -46,6 +49,8 @@ class EvalConfig:
     horizon: int = 64
     steps: int = 0
     guidance: float = 0.0
+    guidance_parallel: float | None = None
+    context_noise: float | None = None
     idm: str = ""
     idm_steps: int = 2000
     batch_size: int = 16
@@ -137,12 +142,15 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     windows = eval_windows(ds, context, cfg.horizon, cfg.episodes, cfg.seed)
     data = gather(ds, windows, context, cfg.horizon, world.dynamics.cfg.null_action)
     guidance = cfg.guidance or world.sampling.guidance
+    parallel = world.sampling.guidance_parallel if cfg.guidance_parallel is None else cfg.guidance_parallel
+    noise = world.sampling.context_noise if cfg.context_noise is None else cfg.context_noise
     gen = {"frames": [], "reward": [], "term_prob": []}
     for s in range(0, len(windows), cfg.batch_size):
         sl = slice(s, s + cfg.batch_size)
         g = open_loop(
             world, data["frames"][sl, :context], data["actions"][sl, :context], data["actions"][sl, context:],
-            steps=cfg.steps or None, seed=cfg.seed + s, progress=progress, guidance=guidance,
+            steps=cfg.steps or None, context_noise=noise, seed=cfg.seed + s, progress=progress,
+            guidance=guidance, guidance_parallel=parallel,
         )  # fmt: skip
         for k in gen:
             gen[k].append(g[k])
@@ -154,7 +162,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     )  # fmt: skip
     result["config"] = {
         "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps,
-        "guidance": guidance, "context": context,
+        "guidance": guidance, "guidance_parallel": parallel, "context_noise": noise, "context": context,
         "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
     }  # fmt: skip
     result["codec_ceiling"] = codec_ceiling(world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm)

@@ -51,6 +51,8 @@ class CachedSampler(NoiseSource):
         guidance: Classifier-free guidance scale on the action (:func:`~worldsim.sampling.window.guided`): each
             denoising pass also runs with the null action (batched with the conditional pass, as 2B streams);
             1 disables it.
+        guidance_parallel: Weight of the guidance update along the conditional prediction (1 = plain guidance,
+            0 = projected guidance; see :func:`~worldsim.sampling.window.guided`).
     """
 
     def __init__(
@@ -61,11 +63,13 @@ class CachedSampler(NoiseSource):
         generator: torch.Generator | None = None,
         lookahead: int = 0,
         guidance: float = 1.0,
+        guidance_parallel: float = 1.0,
     ) -> None:
         if lookahead < 0 or lookahead + 1 > model.cfg.context_frames - 1:
             raise ValueError(f"lookahead must be in 0..{model.cfg.context_frames - 2}, got {lookahead}")
         self.model, self.steps, self.context_noise = model, steps, context_noise
         self.generator, self.lookahead, self.guidance = generator, lookahead, guidance
+        self.guidance_parallel = guidance_parallel
 
     @torch.no_grad()
     def start(self, latents: torch.Tensor, actions: torch.Tensor) -> CachedState:
@@ -104,7 +108,7 @@ class CachedSampler(NoiseSource):
             t = torch.full((n, f), float(ts[i]), device=dev)
             v = self.model.forward_cached(torch.cat([x, x]) if guide else x, t, acts, positions, cache, d=d)["v"]
             if guide:
-                v = guided(v[:b], v[b:], self.guidance)
+                v = guided(v[:b], v[b:], self.guidance, self.guidance_parallel, x, ts[i])
             x = x + (ts[i + 1] - ts[i]) * v
         return x
 

@@ -24,6 +24,7 @@ def open_loop(
     progress: bool = False,
     cached: bool = True,
     guidance: float | None = None,
+    guidance_parallel: float | None = None,
 ) -> dict[str, np.ndarray]:
     """Generate ``T`` frames per stream following ``actions``.
 
@@ -38,6 +39,8 @@ def open_loop(
         progress: Show a progress bar over frames.
         cached: Use the KV-cache sampler (fast); False uses the reference full-window recompute.
         guidance: Classifier-free guidance scale on the action (default: the world's; 1 = none).
+        guidance_parallel: Weight of the guidance update along the conditional prediction (default: the world's;
+            see :func:`~worldsim.sampling.window.guided`).
 
     Returns:
         ``frames`` uint8 ``(B, T, H, W, 3)``, ``reward`` ``(B, T)``, ``term_prob`` ``(B, T)``.
@@ -50,6 +53,7 @@ def open_loop(
         world.sampling.context_noise if context_noise is None else context_noise,
         g,
         guidance=world.sampling.guidance if guidance is None else guidance,
+        guidance_parallel=world.sampling.guidance_parallel if guidance_parallel is None else guidance_parallel,
     )
     keep = world.dynamics.cfg.context_frames - 1
     latents = world.encode(context_frames[:, -keep:])
