@@ -123,11 +123,15 @@ def _fmt_wide(wide: dict[str, Any]) -> str:
             + " | ".join(f"{p[b]:.2f} ({cl[b]:.2f})" for b in BANDS)
             + f" | {r['idm']['ratio']:.2f} | {beats} |"
         )
-    return "\n## Evaluation on more windows (shipped settings; copy-last in brackets)\n" + "\n".join(lines) + "\n"
+    return (
+        "\n## Evaluation on more windows (shipped settings unless the row says otherwise; copy-last in brackets)\n"
+        + "\n".join(lines)
+        + "\n"
+    )
 
 
-def _cpu_fps(world: str, steps: int, lookahead: int, frames: int = 150) -> dict[str, float]:
-    sim = Simulator.load(world, device="cpu", backend="auto", lookahead=lookahead, steps=steps)
+def _fps(world: str, steps: int, lookahead: int, device: str = "cpu", frames: int = 150) -> dict[str, Any]:
+    sim = Simulator.load(world, device=device, backend="auto", lookahead=lookahead, steps=steps)
     sim.warmup()
     sim.reset_from_starts(seed=0)
     acts = action_stream(frames, len(sim.schema), 8, seed=0)
@@ -140,7 +144,8 @@ def _cpu_fps(world: str, steps: int, lookahead: int, frames: int = 150) -> dict[
     return {"steps": steps, "lookahead": lookahead, "backend": sim.backend.name, "fps": round(len(lat) / lat.sum(), 1),
             "ms_p50": round(1000 * float(np.median(lat)), 2), "ms_p99": round(1000 * float(np.percentile(lat, 99)), 2),
             "threads": torch.get_num_threads(), "load_avg": round(os.getloadavg()[0], 1),
-            "cores": os.cpu_count()}  # fmt: skip
+            "cores": os.cpu_count(),
+            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu"}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stability-streams", type=int, default=4)
     p.add_argument("--notes", default="", help="markdown file appended as 'Notes and limitations'")
     p.add_argument("--reuse-stability", action="store_true", help="keep the stability result of the existing card.json")
-    p.add_argument("--reuse-speed", action="store_true", help="keep the CPU speed result of the existing card.json")
+    p.add_argument(
+        "--reuse-speed", action="store_true", help="keep the CPU (and GPU) speed results of the existing card.json"
+    )
     args = p.parse_args(argv)
 
     runs = Path(args.runs) if args.runs else None
@@ -191,12 +198,16 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("measuring closed-loop stability ...", file=sys.stderr)
         stability = closed_loop_stability(sim, real_color_stats(ds), frames=args.stability_frames)
+    settings = [(sim.world.sampling.steps, 0), (sim.world.sampling.steps, 2), (1, 2)]  # (steps, lookahead)
     if args.reuse_speed and old.is_file():
-        speed = json.loads(old.read_text())["cpu_speed"]
+        speed, gpu_speed = (json.loads(old.read_text()).get(k) for k in ("cpu_speed", "gpu_speed"))
     else:
         print("measuring CPU speed ...", file=sys.stderr)
-        default_steps = sim.world.sampling.steps
-        speed = [_cpu_fps(args.name, default_steps, la) for la in (0, 2)] + [_cpu_fps(args.name, 1, 2)]
+        speed = [_fps(args.name, steps, la) for steps, la in settings]
+        gpu_speed = None
+        if torch.cuda.is_available():
+            print("measuring GPU speed ...", file=sys.stderr)
+            gpu_speed = [_fps(args.name, steps, la, device="cuda") for steps, la in settings]
 
     card = {
         "name": args.name,
@@ -217,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "wide_evaluation": wide,
         "stability": stability,
         "cpu_speed": speed,
+        "gpu_speed": gpu_speed,
         "files": {p.name: round(p.stat().st_size / 2**20, 1) for p in files.world.parent.iterdir() if p.is_file()},
     }
     out = files.world.parent
@@ -260,8 +272,9 @@ def _guidance_text(sampling: dict[str, Any] | None) -> str:
     parts = []
     if sampling.get("guidance", 1.0) != 1.0:
         parallel = sampling.get("guidance_parallel", 1.0)
-        projected = "" if parallel == 1.0 else f" (projected: {parallel:g} of the update along the prediction kept)"
-        parts.append(f"action guidance {sampling['guidance']:g}{projected}")
+        kind = "" if parallel == 1.0 else "projected "
+        partial = f" (guidance_parallel {parallel:g})" if 0.0 < parallel < 1.0 else ""
+        parts.append(f"{kind}action guidance {sampling['guidance']:g}{partial}")
     if sampling.get("context_noise", _DEFAULTS.context_noise) != _DEFAULTS.context_noise:
         parts.append(f"context noise {sampling['context_noise']:g}")
     if sampling.get("hold", 0.0) > 0:
@@ -277,6 +290,27 @@ def _guidance_text(sampling: dict[str, Any] | None) -> str:
     return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
 
+def _gpu_text(card: dict[str, Any]) -> str:
+    rows = card.get("gpu_speed")
+    if not rows:
+        return (
+            "GPU: not measured. The machine that made this card had no CUDA device; running this script on one adds\n"
+            f"the GPU table (or `worldsim bench {card['name']} --device cuda`; GPU figures go in `docs/benchmarks.md`)."
+        )
+    return f"""## Speed (GPU: {rows[0]["device"]}, single stream, decode included)
+
+| backend | steps | speculative | FPS | ms p50 | ms p99 |
+|---|---|---|---|---|---|
+{_speed_rows(rows)}"""
+
+
+def _speed_rows(rows: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"| {x['backend']} | {x['steps']} | {x['lookahead']} | {x['fps']} | {x['ms_p50']} | {x['ms_p99']} |"
+        for x in rows
+    )
+
+
 def _timing_text(timing: dict[str, Any] | None) -> str:
     if not timing:
         return "timing setup not recorded"
@@ -289,10 +323,6 @@ def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
     d, c, t, s, st = card["data"], card["codec"], card["teacher"], card["student"], card["stability"]
     dyn = t.get("dynamics_config") or {}
     rows = [{"name": k, "steps": v["config"]["steps"], "report": v} for k, v in card["evaluation"].items()]
-    speed = "\n".join(
-        f"| {x['backend']} | {x['steps']} | {x['lookahead']} | {x['fps']} | {x['ms_p50']} | {x['ms_p99']} |"
-        for x in card["cpu_speed"]
-    )
     notes = Path(args.notes).read_text() if args.notes else ""
     return f"""# `{card["name"]}` world
 
@@ -332,9 +362,9 @@ measures on a quiet machine).
 
 | backend | steps | speculative | FPS | ms p50 | ms p99 |
 |---|---|---|---|---|---|
-{speed}
+{_speed_rows(card["cpu_speed"])}
 
-GPU figures: see `docs/benchmarks.md`.
+{_gpu_text(card)}
 
 ## Files
 {chr(10).join(f"- `{k}`: {v} MB" for k, v in sorted(card["files"].items()))}

@@ -56,6 +56,17 @@ def test_recipe_names_projected_guidance_and_context_noise_only_when_set(load_sc
     card = load_script("model_card")
     assert card._guidance_text({"guidance": 2.0}) == " with action guidance 2 (docs/model.md)"
     text = card._guidance_text({"guidance": 2.0, "guidance_parallel": 0.0, "context_noise": 0.15})
-    assert "action guidance 2 (projected: 0 of the update along the prediction kept)" in text
-    assert "context noise 0.15" in text
+    assert text.startswith(" with projected action guidance 2 and context noise 0.15")
+    assert "projected action guidance 2 (guidance_parallel 0.5)" in card._guidance_text(
+        {"guidance": 2.0, "guidance_parallel": 0.5}
+    )
     assert card._guidance_text({"context_noise": 0.05}) == ""
+
+
+def test_gpu_speed_is_a_table_with_the_gpu_name_or_says_it_was_not_measured(load_script):
+    card = load_script("model_card")
+    assert card._gpu_text({"name": "doom", "gpu_speed": None}).startswith("GPU: not measured.")
+    row = {"backend": "compile", "steps": 4, "lookahead": 0, "fps": 61.2, "ms_p50": 15.1, "ms_p99": 19.0}
+    text = card._gpu_text({"name": "doom", "gpu_speed": [row | {"device": "NVIDIA H100 80GB HBM3"}]})
+    assert text.splitlines()[0] == "## Speed (GPU: NVIDIA H100 80GB HBM3, single stream, decode included)"
+    assert "| compile | 4 | 0 | 61.2 | 15.1 | 19.0 |" in text
