@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from worldsim.assets import DEFAULT_WORLD, assets_dir, shipped_worlds
+from worldsim.config import read_config_file, to_dict
 from worldsim.simulator import Simulator
+from worldsim.world_model import WorldModel
 
 WORLDS = shipped_worlds()
 MB = 2**20
@@ -34,3 +38,12 @@ def test_shipped_world_plays_from_its_start_states(name):
     assert out.frames.std() > 1.0  # a real picture, not a flat colour
     card = assets_dir() / name / "README.md"
     assert card.is_file() and "## Evaluation" in card.read_text()
+
+
+@pytest.mark.parametrize("name", WORLDS)
+def test_shipped_sampling_defaults_are_the_ones_its_ship_recipe_records(name):
+    # scripts/train_world.sh packages with configs/ship/NAME.yaml; a world re-tuned by hand would not regenerate.
+    recipe = Path(__file__).parents[1] / "configs" / "ship" / f"{name}.yaml"
+    shipped = to_dict(WorldModel.load(assets_dir() / name / "world.safetensors").sampling)
+    for key, value in (read_config_file(recipe) if recipe.is_file() else {}).items():
+        assert shipped[key] == pytest.approx(value), f"{name}: {key} ships as {shipped[key]}, {recipe} says {value}"
