@@ -270,8 +270,8 @@ _DEFAULTS = SamplingDefaults()
 def _guidance_text(sampling: dict[str, Any] | None) -> str:
     sampling = sampling or {}
     parts = []
-    if sampling.get("guidance", 1.0) != 1.0:
-        parallel = sampling.get("guidance_parallel", 1.0)
+    if sampling.get("guidance", _DEFAULTS.guidance) != 1.0:
+        parallel = sampling.get("guidance_parallel", _DEFAULTS.guidance_parallel)
         kind = "" if parallel == 1.0 else "projected "
         partial = f" (guidance_parallel {parallel:g})" if 0.0 < parallel < 1.0 else ""
         parts.append(f"{kind}action guidance {sampling['guidance']:g}{partial}")
