@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from worldsim.collect import CollectConfig, collect
+from worldsim.data.collect import CollectConfig, collect
 
 WORLDS = ["toy", "carracing", "highway", "doom", "breakout"]
 

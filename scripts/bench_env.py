@@ -52,7 +52,7 @@ def bench_one(args: argparse.Namespace, n: int) -> dict:
         num_envs=n,
         world=args.world,
         device=args.device,
-        steps=args.steps,
+        sampling={"steps": args.steps} if args.steps else None,
         speculative=args.speculative,
         backend=args.backend,
     )

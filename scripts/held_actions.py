@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 from worldsim.errors import Error
-from worldsim.simulator import Simulator
+from worldsim.sampling.simulator import Simulator
 from worldsim.video import contact_sheet, write_png
 
 
@@ -37,7 +37,13 @@ def main(argv: list[str] | None = None) -> int:
 
         names = [a for a in args.actions.split(",") if a]
         names = names or list(WorldModel.load(resolve_world(args.world).world).schema.names)
-        sim = Simulator.load(args.world, num_streams=len(names), device="cpu", steps=args.steps, seed=args.seed)
+        sim = Simulator.load(
+            args.world,
+            num_streams=len(names),
+            device="cpu",
+            seed=args.seed,
+            sampling={"steps": args.steps} if args.steps else None,
+        )
         ids = sim.action_ids(names)  # validates the names: unknown ones get a "did you mean" error
         pick = sim.starts.pick(args.seed)
         ctx = np.repeat(sim.starts.frames[pick][None], len(names), 0)

@@ -21,20 +21,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from worldsim.actions import action_stream
 from worldsim.assets import resolve_world
-from worldsim.bench import action_stream
 from worldsim.checkpoint import load_checkpoint
 from worldsim.data.dataset import Dataset
 from worldsim.eval.stability import closed_loop_stability, real_color_stats
 from worldsim.io import atomic_write_bytes, atomic_write_json
-from worldsim.simulator import Simulator
-from worldsim.world_model import SamplingDefaults
+from worldsim.sampling.config import SamplingConfig, sampling_from_file
+from worldsim.sampling.simulator import Simulator
 
 BANDS = ("1", "2-4", "5-16", "17-64")
 
 
 def _meta(path: Path) -> dict[str, Any]:
     return load_checkpoint(path)[1] if path.is_file() else {}
+
+
+def _steps(config: dict[str, Any]) -> int:
+    """Denoising steps of an eval report (reports before the nested recipe stored them at the top)."""
+    return int(config["sampling"]["steps"] if "sampling" in config else config["steps"])
 
 
 def _eval_rows(evals: dict[str, Path]) -> list[dict[str, Any]]:
@@ -45,7 +50,7 @@ def _eval_rows(evals: dict[str, Path]) -> list[dict[str, Any]]:
             print(f"warning: no {f}; row {name!r} left out", file=sys.stderr)
             continue
         r = json.loads(f.read_text())
-        rows.append({"name": name, "steps": r["config"]["steps"], "report": r})
+        rows.append({"name": name, "steps": _steps(r["config"]), "report": r})
     return rows
 
 
@@ -131,7 +136,7 @@ def _fmt_wide(wide: dict[str, Any]) -> str:
 
 
 def _fps(world: str, steps: int, lookahead: int, device: str = "cpu", frames: int = 150) -> dict[str, Any]:
-    sim = Simulator.load(world, device=device, backend="auto", lookahead=lookahead, steps=steps)
+    sim = Simulator.load(world, device=device, backend="auto", lookahead=lookahead, sampling={"steps": steps})
     sim.warmup()
     sim.reset_from_starts(seed=0)
     acts = action_stream(frames, len(sim.schema), 8, seed=0)
@@ -264,29 +269,28 @@ def _grown_text(parent: dict[str, Any] | None) -> str:
     )
 
 
-_DEFAULTS = SamplingDefaults()
+def _recipe_steps(stored: dict[str, Any] | None) -> int:
+    return sampling_from_file(stored or {}, where="card sampling")[0].steps
 
 
-def _guidance_text(sampling: dict[str, Any] | None) -> str:
-    sampling = sampling or {}
+def _guidance_text(stored: dict[str, Any] | None) -> str:
+    """The recipe line's sampling part, from a world file's stored recipe (flat keys of older files map too)."""
+    recipe, _ = sampling_from_file(stored or {}, where="card sampling")
+    default = SamplingConfig()
+    g, h = recipe.guidance, recipe.hold
     parts = []
-    if sampling.get("guidance", _DEFAULTS.guidance) != 1.0:
-        parallel = sampling.get("guidance_parallel", _DEFAULTS.guidance_parallel)
-        kind = "" if parallel == 1.0 else "projected "
-        partial = f" (guidance_parallel {parallel:g})" if 0.0 < parallel < 1.0 else ""
-        parts.append(f"{kind}action guidance {sampling['guidance']:g}{partial}")
-    if sampling.get("context_noise", _DEFAULTS.context_noise) != _DEFAULTS.context_noise:
-        parts.append(f"context noise {sampling['context_noise']:g}")
-    if sampling.get("hold", 0.0) > 0:
-        region = sampling.get("hold_region") or []
-        where = f", {sampling.get('hold_region_threshold', 0):g} in region {list(region)}" if region else ""
-        still = sampling.get("hold_still", 0.0)
-        region_still = sampling.get("hold_still_region", 0.0)
-        region_still = f" (the region too, below {region_still * 100:g}%)" if region_still else ""
-        still = f", still frames below {still * 100:g}% changed{region_still}" if still else ""
-        snap = sampling.get("hold_snap", 0.0)
-        snap = f", redrawn pixels within {snap:g} levels of the start frame snapped to it" if snap else ""
-        parts.append(f"pixel hold at {sampling['hold']:g} grey levels{where}{still}{snap}")
+    if g.enabled:
+        kind = "" if g.parallel == 1.0 else "projected "
+        partial = f" (guidance parallel {g.parallel:g})" if 0.0 < g.parallel < 1.0 else ""
+        parts.append(f"{kind}action guidance {g.scale:g}{partial}")
+    if recipe.context_noise != default.context_noise:
+        parts.append(f"context noise {recipe.context_noise:g}")
+    if h.threshold > 0:
+        where = f", {h.region_threshold:g} in region {list(h.region)}" if h.region else ""
+        region_still = f" (the region too, below {h.still_region * 100:g}%)" if h.still_region else ""
+        still = f", still frames below {h.still * 100:g}% changed{region_still}" if h.still else ""
+        snap = f", redrawn pixels within {h.snap:g} levels of the start frame snapped to it" if h.snap else ""
+        parts.append(f"pixel hold at {h.threshold:g} grey levels{where}{still}{snap}")
     return f" with {' and '.join(parts)} (docs/model.md)" if parts else ""
 
 
@@ -322,7 +326,7 @@ def _timing_text(timing: dict[str, Any] | None) -> str:
 def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
     d, c, t, s, st = card["data"], card["codec"], card["teacher"], card["student"], card["stability"]
     dyn = t.get("dynamics_config") or {}
-    rows = [{"name": k, "steps": v["config"]["steps"], "report": v} for k, v in card["evaluation"].items()]
+    rows = [{"name": k, "steps": _steps(v["config"]), "report": v} for k, v in card["evaluation"].items()]
     notes = Path(args.notes).read_text() if args.notes else ""
     return f"""# `{card["name"]}` world
 
@@ -342,7 +346,7 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 {t.get("hardware") or "unknown hardware"}.
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
   {_hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
-  default {(s.get("sampling") or {}).get("steps")} denoising steps{_guidance_text(s.get("sampling"))}.
+  default {_recipe_steps(s.get("sampling"))} denoising steps{_guidance_text(s.get("sampling"))}.
 {_refiner_line(s.get("refiner"))}
 
 ## Evaluation (held-out episodes, open loop, 64 frames{_windows_text(rows)})

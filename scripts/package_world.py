@@ -3,10 +3,10 @@
     python scripts/package_world.py runs/carracing-student/world.safetensors --data data/carracing --name carracing
 
 Writes ``assets/<name>/world.safetensors`` (a copy; with ``--sampling FILE`` (a YAML/TOML of
-``SamplingDefaults`` fields, e.g. ``configs/ship/carracing.yaml``), ``--guidance`` or ``--hold*``, re-saved with
-those sampling defaults), ``assets/<name>/starts.safetensors`` (start windows cut from validation episodes) and, with
-``--teacher``, ``teacher.safetensors``. Refuses files over the asset budget (40 MB per file, 150 MB for all of
-``assets/``). The model card (``README.md``) is written by
+:class:`~worldsim.sampling.config.SamplingConfig` fields, e.g. ``configs/ship/carracing.yaml``) or
+``-S KEY=VALUE``, re-saved with that sampling recipe), ``assets/<name>/starts.safetensors`` (start windows cut
+from validation episodes) and, with ``--teacher``, ``teacher.safetensors``. Refuses files over the asset budget
+(40 MB per file, 150 MB for all of ``assets/``). The model card (``README.md``) is written by
 ``scripts/model_card.py`` from the evaluation reports.
 """
 
@@ -18,11 +18,12 @@ import sys
 from pathlib import Path
 
 from worldsim.assets import assets_dir
-from worldsim.config import from_dict, read_config_file, to_dict
+from worldsim.config import apply_overrides, read_config_file
 from worldsim.data.dataset import Dataset
 from worldsim.errors import Error
+from worldsim.sampling.config import resolve_sampling
 from worldsim.starts import StartStates
-from worldsim.world_model import SamplingDefaults, WorldModel
+from worldsim.world_model import WorldModel
 
 FILE_LIMIT_MB, TOTAL_LIMIT_MB = 40, 150
 
@@ -33,20 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="dataset the start states are cut from")
     p.add_argument("--name", required=True, help="shipped name (assets/NAME)")
     p.add_argument("--teacher", default="", help="also ship this teacher world file")
-    p.add_argument("--sampling", default="", help="YAML/TOML of sampling defaults to ship (guidance, hold, ...)")
+    p.add_argument("--sampling", default="", help="YAML/TOML of the sampling recipe to ship (guidance, hold, ...)")
     p.add_argument(
-        "--guidance", type=float, help="default action-guidance scale of the shipped world (`worldsim eval --guidance`)"
-    )
-    p.add_argument("--hold", type=float, help="default pixel-hold threshold in grey levels (worldsim.codec.display)")
-    p.add_argument(
-        "--hold-region", type=float, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"), help="region with its own"
-    )
-    p.add_argument("--hold-region-threshold", type=float, help="pixel-hold threshold inside --hold-region")
-    p.add_argument("--hold-still", type=float, help="fraction of pixels outside the region that must change to redraw")
-    p.add_argument(
-        "--hold-still-region", type=float, help="in a still frame, fraction of the region that must change to redraw"
-    )
-    p.add_argument("--hold-snap", type=float, help="grey levels within which a redrawn pixel snaps to the start frame")
+        "-S", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="a field of the sampling recipe to ship, over --sampling (e.g. guidance.scale=2, hold.threshold=13)",
+    )  # fmt: skip
     p.add_argument("--starts", type=int, default=200, help="number of start states")
     p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
     p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
@@ -60,31 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     if ds.schema.fingerprint != world.schema.fingerprint:
         print(f"error: {args.data} was recorded with another action schema than {args.world}", file=sys.stderr)
         return 2
-    keep = min(args.start_frames, world.dynamics.cfg.context_frames - 1)
+    keep = min(args.start_frames, world.dynamics.cfg.context_len)
     StartStates.from_dataset(ds, args.starts, keep, seed=0, min_offset=args.min_offset).save(out / "starts.safetensors")
     copies = [(args.teacher, "teacher.safetensors")] if args.teacher else []
-    try:
-        defaults = read_config_file(args.sampling) if args.sampling else {}
-    except Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    flags = {
-        "guidance": args.guidance,
-        "hold": args.hold,
-        "hold_region": None if args.hold_region is None else tuple(args.hold_region),
-        "hold_region_threshold": args.hold_region_threshold,
-        "hold_still": args.hold_still,
-        "hold_still_region": args.hold_still_region,
-        "hold_snap": args.hold_snap,
-    }
-    defaults.update({k: v for k, v in flags.items() if v is not None})
-    if not defaults:
+    if not args.sampling and not args.overrides:
         copies.append((args.world, "world.safetensors"))
-    else:  # the shipped defaults live in the world file's metadata: re-save it (atomically) with them
+    else:  # the shipped recipe lives in the world file's metadata: re-save it (atomically) with it
         try:
-            merged = {**to_dict(world.sampling), **defaults}
-            world.sampling = from_dict(SamplingDefaults, merged, where=args.sampling or "sampling defaults")
-        except (ValueError, Error) as e:
+            recipe = apply_overrides(read_config_file(args.sampling) if args.sampling else {}, args.overrides)
+            world.sampling = resolve_sampling(world.sampling, recipe, where=args.sampling or "sampling overrides")
+        except Error as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
         world.save(out / "world.safetensors")

@@ -96,7 +96,7 @@ def model_env(args: argparse.Namespace):
         num_envs=args.num_envs,
         world=args.world,
         device=args.device,
-        steps=args.world_steps,
+        sampling={"steps": args.world_steps} if args.world_steps else None,
         backend=args.backend,
         max_episode_steps=args.episode_steps,
         autoreset_mode="SameStep",
@@ -110,7 +110,7 @@ def real_env(args: argparse.Namespace, world: str):
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecFrameStack
 
-    from envs.real_env import RealWorldEnv
+    from worldsim.envs.real import RealWorldEnv
 
     env = DummyVecEnv([lambda: Monitor(RealWorldEnv(world)) for _ in range(args.real_envs)])
     env.seed(args.seed)
@@ -179,8 +179,8 @@ def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
     """Every available policy on the same real episodes; the table as markdown and JSON."""
     from stable_baselines3 import PPO
 
-    from policies.base import available_policies
     from worldsim.errors import CheckpointError
+    from worldsim.policies.base import available_policies
     from worldsim.rl.evaluate import CodecFiltered, PolicyActor, RandomActor, evaluate, normalised_score
     from worldsim.rl.sb3 import FrameStackAgent
 

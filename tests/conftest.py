@@ -51,13 +51,14 @@ def tiny_world(tmp_path_factory) -> "Path":  # noqa: F821 - imported lazily to k
     """
     import torch
 
-    from envs import make_world
     from worldsim.codec.autoencoder import CodecConfig, FrameCodec
-    from worldsim.collect import CollectConfig, collect
+    from worldsim.data.collect import CollectConfig, collect
     from worldsim.data.dataset import Dataset
     from worldsim.model.dynamics import DynamicsTransformer, preset
+    from worldsim.sampling.config import SamplingConfig
+    from worldsim.sources import make_world
     from worldsim.starts import StartStates
-    from worldsim.world_model import SamplingDefaults, WorldModel
+    from worldsim.world_model import WorldModel
 
     root = tmp_path_factory.mktemp("tiny_world")
     collect(CollectConfig(world="toy", out=str(root / "ds"), frames=400, frames_per_shard=200, seed=1), progress=False)
@@ -67,6 +68,7 @@ def tiny_world(tmp_path_factory) -> "Path":  # noqa: F821 - imported lazily to k
     with torch.no_grad():  # adaLN-Zero starts at zero: perturb so outputs depend on inputs and actions
         for p in dyn.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    WorldModel(codec, dyn, make_world("toy").schema, SamplingDefaults(steps=2, fps=30)).save(root / "world.safetensors")
+    world = WorldModel(codec, dyn, make_world("toy").schema, SamplingConfig(steps=2), {"fps": 30})
+    world.save(root / "world.safetensors")
     StartStates.from_dataset(Dataset(root / "ds"), count=16, frames=4, seed=0).save(root / "starts.safetensors")
     return root

@@ -55,10 +55,11 @@ def test_motion_table_shows_recall_per_band_and_the_codec_ceiling(load_script):
 def test_recipe_names_projected_guidance_and_context_noise_only_when_set(load_script):
     card = load_script("model_card")
     assert card._guidance_text({"guidance": 2.0}) == " with action guidance 2 (docs/model.md)"
-    text = card._guidance_text({"guidance": 2.0, "guidance_parallel": 0.0, "context_noise": 0.15})
+    text = card._guidance_text({"guidance": {"scale": 2.0, "parallel": 0.0}, "context_noise": 0.15})
     assert text.startswith(" with projected action guidance 2 and context noise 0.15")
-    assert "projected action guidance 2 (guidance_parallel 0.5)" in card._guidance_text(
-        {"guidance": 2.0, "guidance_parallel": 0.5}
+    assert card._guidance_text({"guidance": 2.0, "guidance_parallel": 0.0, "context_noise": 0.15}) == text  # old files
+    assert "projected action guidance 2 (guidance parallel 0.5)" in card._guidance_text(
+        {"guidance": {"scale": 2.0, "parallel": 0.5}}
     )
     assert card._guidance_text({"context_noise": 0.05}) == ""
 

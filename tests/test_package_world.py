@@ -6,13 +6,15 @@ from worldsim.world_model import WorldModel
 def test_sampling_recipe_is_shipped_in_the_world_file(tiny_world, tmp_path, load_script):
     script = load_script("package_world")
     recipe = tmp_path / "ship.yaml"
-    recipe.write_text("guidance: 2.5\nhold: 13\nhold_region: [0.875, 1.0, 0.0, 1.0]\nhold_region_threshold: 6\n")
+    recipe.write_text(
+        "guidance: {scale: 2.5}\nhold: {threshold: 13, region: [0.875, 1.0, 0.0, 1.0], region_threshold: 6}\n"
+    )
     argv = [str(tiny_world / "world.safetensors"), "--data", str(tiny_world / "ds"), "--name", "toy"]
-    argv += ["--out", str(tmp_path / "assets"), "--starts", "4", "--sampling", str(recipe), "--guidance", "3"]
+    argv += ["--out", str(tmp_path / "assets"), "--starts", "4", "--sampling", str(recipe), "-S", "guidance.scale=3"]
     assert script.main(argv) == 0
     shipped = WorldModel.load(tmp_path / "assets" / "toy" / "world.safetensors").sampling
-    assert (shipped.guidance, shipped.hold, shipped.hold_region_threshold) == (3.0, 13.0, 6.0)  # flags win
-    assert shipped.hold_region == (0.875, 1.0, 0.0, 1.0) and shipped.steps == 2  # the rest is the world's own
+    assert (shipped.guidance.scale, shipped.hold.threshold, shipped.hold.region_threshold) == (3.0, 13.0, 6.0)
+    assert shipped.hold.region == (0.875, 1.0, 0.0, 1.0) and shipped.steps == 2  # the rest is the world's own
     assert (tmp_path / "assets" / "toy" / "starts.safetensors").is_file()
 
 
@@ -25,7 +27,7 @@ def test_bad_sampling_recipe_is_one_line_naming_the_file(tiny_world, tmp_path, c
     assert script.main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(recipe) in err and "guidnce" in err
-    recipe.write_text("hold: -3\n")
+    recipe.write_text("hold: {threshold: -3}\n")
     assert script.main(argv) == 2
     assert "grey levels" in capsys.readouterr().err
     assert script.main([*argv[:-1], str(tmp_path / "missing.yaml")]) == 2

@@ -18,12 +18,12 @@ def _register_envs() -> None:
     if "WorldSim-v0" not in registry:
         register(
             id="WorldSim-v0",
-            entry_point="envs.worldsim_env:WorldSimEnv",
-            vector_entry_point="envs.worldsim_env:WorldSimVectorEnv",
+            entry_point="worldsim.envs.learned:WorldSimEnv",
+            vector_entry_point="worldsim.envs.learned:WorldSimVectorEnv",
             max_episode_steps=1000,
         )
     if "WorldSimReal-v0" not in registry:
-        register(id="WorldSimReal-v0", entry_point="envs.real_env:RealWorldEnv")
+        register(id="WorldSimReal-v0", entry_point="worldsim.envs.real:RealWorldEnv")
 
 
 _register_envs()

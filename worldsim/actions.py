@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from worldsim.errors import InvalidAction, unknown_name
 
 
@@ -130,3 +132,12 @@ class ActionSchema:
     def from_names(cls, world: str, names: Sequence[str], version: int = 1) -> ActionSchema:
         """A schema with the given action names and no key bindings (for imported recordings)."""
         return cls(world=world, version=version, actions=tuple(Action(n) for n in names))
+
+
+def action_stream(n: int, num_actions: int, hold_mean: int, seed: int) -> np.ndarray:
+    """Actions held for random durations (uniform 1 .. 2*hold_mean - 1), like a player holding keys."""
+    rng = np.random.default_rng(seed)
+    out: list[int] = []
+    while len(out) < n:
+        out += [int(rng.integers(num_actions))] * int(rng.integers(1, 2 * hold_mean))
+    return np.array(out[:n])

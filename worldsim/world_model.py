@@ -1,12 +1,11 @@
 """A trained world: frame codec + dynamics transformer + action schema, in one self-describing file.
 
 ``world.safetensors`` holds ``codec.*`` and ``dynamics.*`` tensors and, in its metadata, both configs,
-the action schema, the frame rate and the sampler defaults, so ``WorldModel.load(path)`` needs nothing else.
+the action schema, the frame rate and the sampling recipe, so ``WorldModel.load(path)`` needs nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,61 +15,10 @@ import torch
 from worldsim.actions import ActionSchema
 from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
-from worldsim.codec.display import HoldConfig
 from worldsim.config import from_dict, to_dict
 from worldsim.errors import CheckpointError
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer
-
-
-@dataclass(frozen=True)
-class SamplingDefaults:
-    """How a world is sampled unless the caller says otherwise.
-
-    Attributes:
-        steps: Denoising steps per frame.
-        context_noise: Noise level committed context frames carry (anti-drift).
-        fps: Frames per second of the source world (play pacing).
-        guidance: Classifier-free guidance scale on the action (1 = none; see ``worldsim.sampling.window.guided``).
-        guidance_parallel: Weight in [0, 1] of the guidance update along the conditional prediction (1 = plain
-            guidance; 0 = projected guidance, which keeps action following with less drift over long rollouts).
-        hold: Pixel hold threshold in grey levels (0 = off; see :mod:`worldsim.codec.display`).
-        hold_region: ``(top, bottom, left, right)`` fractions of the frame with their own hold threshold.
-        hold_region_threshold: Hold threshold inside ``hold_region`` (0 = never held there).
-        hold_still: Fraction of the pixels outside ``hold_region`` that must change for any to be redrawn
-            (0 = off; see :class:`worldsim.codec.display.HoldConfig`).
-        hold_still_region: In a still frame, the fraction of ``hold_region`` that must change for any of it to be
-            redrawn (0 = its own threshold only; needs ``hold_still``).
-        hold_snap: A redrawn pixel within this many grey levels of the start frame shows the start frame's value
-            (0 = off; for games drawn over a fixed background).
-    """
-
-    steps: int = 16
-    context_noise: float = 0.05
-    fps: float = 30.0
-    guidance: float = 1.0
-    guidance_parallel: float = 1.0
-    hold: float = 0.0
-    hold_region: tuple[float, ...] = ()
-    hold_region_threshold: float = 0.0
-    hold_still: float = 0.0
-    hold_still_region: float = 0.0
-    hold_snap: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.guidance_parallel <= 1.0:
-            raise ValueError(f"guidance_parallel must be in [0, 1], got {self.guidance_parallel}")
-        self.hold_config()  # validates the hold fields
-
-    def hold_config(self) -> HoldConfig:
-        """The pixel hold these defaults describe."""
-        return HoldConfig(
-            self.hold,
-            tuple(self.hold_region),
-            self.hold_region_threshold,
-            self.hold_still,
-            self.hold_still_region,
-            self.hold_snap,
-        )
+from worldsim.sampling.config import SamplingConfig, sampling_from_file
 
 
 class WorldModel(torch.nn.Module):
@@ -81,14 +29,14 @@ class WorldModel(torch.nn.Module):
         codec: FrameCodec,
         dynamics: DynamicsTransformer,
         schema: ActionSchema,
-        sampling: SamplingDefaults | None = None,
+        sampling: SamplingConfig | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.codec = codec
         self.dynamics = dynamics
         self.schema = schema
-        self.sampling = sampling or SamplingDefaults()
+        self.sampling = sampling or SamplingConfig()
         self.metadata = dict(metadata or {})
         if len(schema) != dynamics.cfg.num_actions:
             raise CheckpointError(
@@ -99,6 +47,11 @@ class WorldModel(torch.nn.Module):
     def resolution(self) -> tuple[int, int]:
         """``(height, width)`` of generated frames."""
         return self.codec.config.height, self.codec.config.width
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the source world (play and video pacing)."""
+        return float(self.metadata.get("fps", 30.0))
 
     @property
     def device(self) -> torch.device:
@@ -150,12 +103,12 @@ class WorldModel(torch.nn.Module):
             codec_cfg = from_dict(CodecConfig, meta["codec_config"], where=f"{path} codec_config")
             dyn_cfg = from_dict(DynamicsConfig, meta["dynamics_config"], where=f"{path} dynamics_config")
             schema = ActionSchema.from_dict(meta["action_schema"])
-            sampling = from_dict(SamplingDefaults, meta.get("sampling", {}), where=f"{path} sampling")
+            sampling, beside = sampling_from_file(meta.get("sampling", {}), where=f"{path} sampling")
         except (KeyError, ValueError) as e:
             raise CheckpointError(f"{path}: incomplete metadata ({e}); the file was not written by WorldSim") from None
         codec, dynamics = FrameCodec(codec_cfg), DynamicsTransformer(dyn_cfg)
         load_module(codec, tensors, "codec.", path)
         load_module(dynamics, tensors, "dynamics.", path)
         known = ("format", "kind", "codec_config", "dynamics_config", "action_schema", "sampling")
-        extra = {k: v for k, v in meta.items() if k not in known}
+        extra = {**beside, **{k: v for k, v in meta.items() if k not in known}}
         return cls(codec, dynamics, schema, sampling, extra).to(device).eval()

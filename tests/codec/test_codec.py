@@ -7,10 +7,10 @@ import torch
 
 from worldsim.checkpoint import load_checkpoint, save_checkpoint
 from worldsim.cli import main
-from worldsim.codec import CodecConfig, CodecTrainConfig, FrameCodec, to_model, to_uint8, train_codec
-from worldsim.codec.train import CODEC_FILE, EVAL_FILE, METRICS_FILE, STATE_FILE
+from worldsim.codec import CodecConfig, FrameCodec, to_model, to_uint8
 from worldsim.config import from_dict, to_dict
 from worldsim.errors import CheckpointError, ConfigError
+from worldsim.training.codec import CODEC_FILE, EVAL_FILE, METRICS_FILE, STATE_FILE, CodecTrainConfig, train_codec
 
 TINY = dict(
     channels=(8, 16, 16),
@@ -24,7 +24,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def toy_data(tmp_path_factory):
-    from worldsim.collect import CollectConfig, collect
+    from worldsim.data.collect import CollectConfig, collect
 
     out = tmp_path_factory.mktemp("codec") / "ds"
     collect(CollectConfig(world="toy", out=str(out), frames=400, frames_per_shard=200), progress=False)
@@ -178,7 +178,7 @@ def test_training_improves_reconstruction(toy_data, tmp_path):
 def test_sigterm_saves_the_step_it_stopped_at_and_the_run_resumes(toy_data, tmp_path, monkeypatch):
     import signal
 
-    import worldsim.codec.train as codec_train
+    import worldsim.training.codec as codec_train
 
     calls, losses = [], codec_train._losses
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from worldsim.codec import CodecTrainConfig, FrameCodec, train_codec
+from tests.codec.test_codec import tiny_train, toy_data  # noqa: F401  # toy_data is a fixture
+from worldsim.codec import FrameCodec
 from worldsim.codec.autoencoder import psnr, to_model, to_uint8
 from worldsim.codec.loss import (
     background_frame,
@@ -16,12 +17,10 @@ from worldsim.codec.loss import (
     reconstruction_loss,
     sprite_weights,
 )
-from worldsim.codec.refine import RefineConfig
-from worldsim.codec.train import CODEC_FILE, FrameSampler
 from worldsim.config import from_dict
 from worldsim.errors import ConfigError
-
-from .test_codec import tiny_train, toy_data  # noqa: F401  # toy_data is a fixture
+from worldsim.training.codec import CODEC_FILE, CodecTrainConfig, FrameSampler, train_codec
+from worldsim.training.refine import RefineConfig
 
 
 def test_pixel_weights_mark_the_region_and_average_one():

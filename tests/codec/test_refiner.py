@@ -8,10 +8,10 @@ import torch
 
 from worldsim.cli import main
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
-from worldsim.codec.refine import RefineConfig, evaluate_chain, train_refiner
 from worldsim.errors import CheckpointError, DatasetError
-from worldsim.sampling.rollout import open_loop
+from worldsim.sampling.open_loop import open_loop
 from worldsim.training.latents import codec_digest
+from worldsim.training.refine import RefineConfig, evaluate_chain, train_refiner
 from worldsim.world_model import WorldModel
 
 SMALL = dict(channels=(8, 8, 8), decoder_channels=(8, 8, 8), latent_channels=4)
@@ -92,8 +92,8 @@ def test_refine_trains_and_writes_a_world_that_rollouts_use(tiny_world, tmp_path
         assert torch.equal(world.dynamics.state_dict()[k], t)  # dynamics untouched
     ds_frames = np.zeros((1, 3, 64, 64, 3), np.uint8)
     args = (ds_frames, np.zeros((1, 3), np.int64), np.zeros((1, 4), np.int64))
-    a = open_loop(world, *args, steps=1, seed=0)["frames"]
-    b = open_loop(plain, *args, steps=1, seed=0)["frames"]
+    a = open_loop(world, *args, {"steps": 1}, seed=0)["frames"]
+    b = open_loop(plain, *args, {"steps": 1}, seed=0)["frames"]
     assert a.shape == b.shape == (1, 4, 64, 64, 3) and not np.array_equal(a, b)
 
 

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from worldsim.collect import CollectConfig, collect
 from worldsim.data import Dataset, validate_dataset
+from worldsim.data.collect import CollectConfig, collect
 from worldsim.data.shards import ShardReader
 from worldsim.errors import ConfigError
 

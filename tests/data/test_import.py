@@ -5,10 +5,10 @@ import cv2
 import numpy as np
 import pytest
 
-from envs import make_world
 from worldsim.data import Dataset, validate_dataset
 from worldsim.data.importer import import_recordings
 from worldsim.errors import DatasetError
+from worldsim.sources import make_world
 
 
 def _record(tmp_path, n=40, name="rec", episode_break=None):

@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from worldsim.collect import CollectConfig, collect
 from worldsim.data import validate_dataset
+from worldsim.data.collect import CollectConfig, collect
 from worldsim.data.shards import ShardReader, write_shard
 
 

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 import worldsim  # noqa: F401 - registers the envs
-from envs.worldsim_env import StepTiming, WorldSimEnv, WorldSimVectorEnv
+from worldsim.envs.learned import StepTiming, WorldSimEnv, WorldSimVectorEnv
 from worldsim.errors import CheckpointError, ConfigError, InvalidAction, UnknownNameError
 
 
@@ -114,7 +114,9 @@ def test_bad_action_unknown_world_missing_checkpoint(env, tiny_world, tmp_path):
     with pytest.raises(CheckpointError, match="world checkpoint not found"):
         gym.make("WorldSim-v0", world=str(tmp_path / "nope.safetensors"))
     with pytest.raises(ConfigError, match="Did you mean 'steps'"):
-        gym.make("WorldSim-v0", world=str(tiny_world), stepz=2)
+        gym.make("WorldSim-v0", world=str(tiny_world), sampling={"stepz": 2})
+    with pytest.raises(ConfigError, match=re.escape("pass sampling={'steps': 2}")):
+        gym.make("WorldSim-v0", world=str(tiny_world), steps=2)
     with pytest.raises(UnknownNameError, match="Did you mean 'onnx'"):
         gym.make("WorldSim-v0", world=str(tiny_world), backend="onx")
 
@@ -133,7 +135,9 @@ def test_termination_threshold_and_truncation(tiny_world):
 
 
 def test_steps_speculative_backend_kwargs(tiny_world):
-    e = gym.make("WorldSim-v0", world=str(tiny_world), device="cpu", steps=1, speculative=2, backend="eager")
+    e = gym.make(
+        "WorldSim-v0", world=str(tiny_world), device="cpu", sampling={"steps": 1}, speculative=2, backend="eager"
+    )
     sim = e.unwrapped.sim
     assert sim.steps == 1 and sim.lookahead == 2 and sim.backend.name == "eager"
     e.reset(seed=0)
@@ -254,10 +258,21 @@ def test_vector_same_step_autoreset_and_partial_reset(tiny_world):
     assert any(np.array_equal(after[0], s) for s in manual.sim.starts.frames[:, -1])
 
 
-@pytest.mark.parametrize("module", ["envs.worldsim_env", "envs.real_env"])
+@pytest.mark.parametrize("module", ["worldsim.envs.learned", "worldsim.envs.real"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_restated_names_match_the_library():
+    import dataclasses
+
+    from worldsim.envs.learned import ENV_BACKENDS, SAMPLING_KEYS
+    from worldsim.sampling.backends import BACKENDS
+    from worldsim.sampling.config import SamplingConfig
+
+    assert tuple(f.name for f in dataclasses.fields(SamplingConfig)) == SAMPLING_KEYS
+    assert set(ENV_BACKENDS) == set(BACKENDS)

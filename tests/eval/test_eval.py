@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from worldsim.checkpoint import save_checkpoint
-from worldsim.collect import CollectConfig, collect
+from worldsim.data.collect import CollectConfig, collect
 from worldsim.data.dataset import Dataset
 from worldsim.errors import CheckpointError
 from worldsim.eval import HORIZON_BANDS, PSNR_CAP_DB, band_means, psnr, ssim
 from worldsim.eval.idm import IDMConfig, InverseDynamics, PairSampler, accuracy, train_idm
-from worldsim.eval.metrics import gaussian_window, moving, moving_recall
 from worldsim.eval.report import evaluate_rollouts, format_table, write_report
+from worldsim.metrics import gaussian_window, moving, moving_recall
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -1,7 +1,7 @@
 import numpy as np
 
 from worldsim.eval.stability import closed_loop_stability
-from worldsim.simulator import Simulator
+from worldsim.sampling.simulator import Simulator
 
 
 def test_closed_loop_stability_scores_frames(tiny_world):

@@ -2,6 +2,7 @@ import torch
 
 from worldsim.model.dynamics import DynamicsTransformer, KVCache, preset
 from worldsim.sampling.cached import CachedSampler
+from worldsim.sampling.config import SamplingConfig
 from worldsim.sampling.window import WindowSampler
 
 
@@ -35,7 +36,7 @@ def test_cached_generation_equals_uncached_within_the_window():
     actions = torch.randint(0, 4, (3, m.cfg.context_frames - 2))
     outs = []
     for sampler_cls in (WindowSampler, CachedSampler):
-        s = sampler_cls(m, steps=3, context_noise=0.05, generator=torch.Generator().manual_seed(5))
+        s = sampler_cls(m, SamplingConfig(3, 0.05), torch.Generator().manual_seed(5))
         state = s.start(ctx, ctx_a)
         frames = []
         for i in range(actions.shape[1]):
@@ -47,7 +48,7 @@ def test_cached_generation_equals_uncached_within_the_window():
 
 def test_ring_buffer_keeps_memory_flat_and_streams_independent():
     m = _model()
-    s = CachedSampler(m, steps=1, generator=torch.Generator().manual_seed(0))
+    s = CachedSampler(m, SamplingConfig(1), torch.Generator().manual_seed(0))
     state = s.start(torch.randn(2, 2, 4, 4, 4), torch.zeros(2, 2, dtype=torch.long))
     sizes = {tuple(k.shape) for k in state.cache.k}
     for _ in range(3 * m.cfg.context_frames):
@@ -100,7 +101,7 @@ def _spec_setup(lookahead):
     m = _model()
     ctx = torch.randn(2, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     ctx_a = torch.randint(0, 4, (2, 2))
-    s = CachedSampler(m, steps=2, generator=torch.Generator().manual_seed(9), lookahead=lookahead)
+    s = CachedSampler(m, SamplingConfig(2), torch.Generator().manual_seed(9), lookahead=lookahead)
     return s, s.start(ctx, ctx_a)
 
 

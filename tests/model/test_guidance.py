@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.model.test_cached import _model
 from worldsim.sampling.cached import CachedSampler
-from worldsim.sampling.window import WindowSampler, guided
-
-from .test_cached import _model
+from worldsim.sampling.config import GuidanceConfig, SamplingConfig
+from worldsim.sampling.schedule import guided
+from worldsim.sampling.window import WindowSampler
 
 
 def _rollout(sampler_cls, m, actions, guidance, seed=5, parallel=1.0):
     ctx = torch.randn(3, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     ctx_a = torch.randint(0, 4, (3, 2), generator=torch.Generator().manual_seed(2))
     g = torch.Generator().manual_seed(seed)
-    s = sampler_cls(m, steps=3, context_noise=0.05, generator=g, guidance=guidance, guidance_parallel=parallel)
+    s = sampler_cls(m, SamplingConfig(3, 0.05, GuidanceConfig(guidance, parallel)), g)
     state = s.start(ctx, ctx_a)
     frames = []
     for i in range(actions.shape[1]):
@@ -82,13 +83,12 @@ def test_speculative_frames_under_guidance_equal_plain_generation():
     held = torch.full((3, 4), 2)  # one action held: every speculative frame is accepted
     ctx = torch.randn(3, 2, 4, 4, 4, generator=torch.Generator().manual_seed(1))
     ctx_a = torch.randint(0, 4, (3, 2), generator=torch.Generator().manual_seed(2))
-    s = CachedSampler(m, steps=3, context_noise=0.05, generator=torch.Generator().manual_seed(5), guidance=2.0)
+    recipe = SamplingConfig(3, 0.05, GuidanceConfig(2.0))
+    s = CachedSampler(m, recipe, torch.Generator().manual_seed(5))
     state = s.start(ctx, ctx_a)
     state, outs = s.step_chunk(state, held)
     joint = torch.stack([o["latent"] for o in outs], 1)
-    s2 = CachedSampler(
-        m, steps=3, context_noise=0.05, generator=torch.Generator().manual_seed(5), lookahead=3, guidance=2.0
-    )
+    s2 = CachedSampler(m, recipe, torch.Generator().manual_seed(5), lookahead=3)
     state2 = s2.start(ctx, ctx_a)
     spec = []
     for i in range(held.shape[1]):
@@ -101,22 +101,25 @@ def test_speculative_frames_under_guidance_equal_plain_generation():
 def test_world_default_guidance_round_trips_and_drives_the_simulator(tiny_world, tmp_path):
     from dataclasses import replace
 
-    from worldsim.simulator import Simulator
+    from worldsim.sampling.simulator import Simulator
     from worldsim.world_model import WorldModel
 
     world = WorldModel.load(tiny_world / "world.safetensors")
-    assert world.sampling.guidance == 1.0  # files written before guidance existed load unguided
-    world.sampling = replace(world.sampling, guidance=2.0)
+    assert world.sampling.guidance == GuidanceConfig()  # files written before guidance existed load unguided
+    world.sampling = replace(world.sampling, guidance=GuidanceConfig(2.0))
     world.save(tmp_path / "guided.safetensors")
     guided_world = WorldModel.load(tmp_path / "guided.safetensors")
-    assert guided_world.sampling.guidance == 2.0
-    assert Simulator(guided_world).sampler.guidance == 2.0
-    assert Simulator(guided_world, guidance=1.0).sampler.guidance == 1.0
-    assert guided_world.sampling.guidance_parallel == 1.0  # files from before projected guidance: plain guidance
-    world.sampling = replace(world.sampling, guidance_parallel=0.0)
+    assert guided_world.sampling.guidance.scale == 2.0
+    assert Simulator(guided_world).sampling.guidance.scale == 2.0
+    assert Simulator(guided_world, sampling={"guidance": {"scale": 1.0}}).sampling.guidance.scale == 1.0
+    assert (
+        Simulator(guided_world, sampling={"guidance.scale": 0}).sampling.guidance.scale == 0.0
+    )  # 0 is a value, not "unset"
+    assert guided_world.sampling.guidance.parallel == 1.0  # files from before projected guidance: plain guidance
+    world.sampling = replace(world.sampling, guidance=GuidanceConfig(2.0, 0.0))
     world.save(tmp_path / "projected.safetensors")
     projected = WorldModel.load(tmp_path / "projected.safetensors")
-    assert Simulator(projected).sampler.guidance_parallel == 0.0
-    assert Simulator(projected, guidance_parallel=0.5).sampler.guidance_parallel == 0.5
-    with pytest.raises(ValueError, match="guidance_parallel must be in"):
-        replace(world.sampling, guidance_parallel=1.5)
+    assert Simulator(projected).sampling.guidance == GuidanceConfig(2.0, 0.0)
+    assert Simulator(projected, sampling=["guidance.parallel=0.5"]).sampling.guidance == GuidanceConfig(2.0, 0.5)
+    with pytest.raises(ValueError, match="guidance parallel must be in"):
+        GuidanceConfig(2.0, 1.5)

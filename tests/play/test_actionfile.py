@@ -2,9 +2,9 @@ import re
 
 import pytest
 
-from envs import world_class
 from worldsim.errors import ConfigError, InvalidAction
 from worldsim.play.actionfile import read_action_file
+from worldsim.sources import world_class
 
 CAR = world_class("carracing").schema
 

@@ -4,10 +4,10 @@ import sys
 import cv2
 import pytest
 
-from envs import world_class
 from worldsim.cli import main
 from worldsim.errors import DependencyNotInstalled
 from worldsim.play.controllers import load_agent
+from worldsim.sources import world_class
 
 
 def test_headless_plays_an_action_file(tiny_world, tmp_path, capsys):

@@ -3,10 +3,10 @@ import re
 import pygame
 import pytest
 
-from envs import world_class
 from worldsim.errors import ConfigError
 from worldsim.play.gamepad import GamepadState, virtual_keys
 from worldsim.play.keymap import KeyMap
+from worldsim.sources import world_class
 
 CAR = world_class("carracing").schema
 DOOM = world_class("doom").schema

@@ -2,13 +2,13 @@ import cv2
 import numpy as np
 import pytest
 
-from envs import world_class
 from tests.play.conftest import press, pump
 from worldsim.cli import main
 from worldsim.data.dataset import Dataset
 from worldsim.data.validate import validate_dataset
 from worldsim.errors import DatasetError
 from worldsim.play.recorder import EpisodeWriter, label_frame
+from worldsim.sources import world_class
 
 
 def read_video(path):

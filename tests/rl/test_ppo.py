@@ -33,7 +33,7 @@ def test_ppo_inside_the_model_beats_random(tiny_world, one_thread):
         num_envs=8,
         world=str(tiny_world),
         device="cpu",
-        steps=1,
+        sampling={"steps": 1},
         max_episode_steps=32,
         autoreset_mode="SameStep",
     )

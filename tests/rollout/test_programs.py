@@ -1,7 +1,7 @@
 import pytest
 
-from envs import make_world
 from worldsim.rollout.programs import Program, ProgramDriver, Segment
+from worldsim.sources import make_world
 
 
 def test_segments_hold_the_last_one_to_the_horizon():

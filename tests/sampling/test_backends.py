@@ -5,6 +5,7 @@ from worldsim.errors import DependencyNotInstalled, UnknownNameError
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.cached import CachedSampler
+from worldsim.sampling.config import SamplingConfig
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def model():
 
 
 def _rollout(backend, lookahead=0, actions=(1, 1, 2, 2, 2, 0)):
-    s = CachedSampler(backend, steps=2, generator=torch.Generator().manual_seed(3), lookahead=lookahead)
+    s = CachedSampler(backend, SamplingConfig(2), torch.Generator().manual_seed(3), lookahead=lookahead)
     state = s.start(torch.randn(2, 3, 4, 4, 4, generator=torch.Generator().manual_seed(4)), torch.zeros(2, 3).long())
     outs = []
     for a in actions:

@@ -1,7 +1,8 @@
 import json
 
-from worldsim.bench import BenchConfig, action_stream, format_rows, run_bench
+from worldsim.actions import action_stream
 from worldsim.cli import main
+from worldsim.sampling.bench import BenchConfig, format_rows, run_bench
 
 
 def test_action_stream_holds_keys():

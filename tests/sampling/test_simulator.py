@@ -3,7 +3,7 @@ import pytest
 
 from worldsim.assets import resolve_world
 from worldsim.errors import CheckpointError, InvalidAction, UnknownNameError
-from worldsim.simulator import Simulator
+from worldsim.sampling.simulator import Simulator
 from worldsim.starts import StartStates
 
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec
-from worldsim.collect import CollectConfig, collect
 from worldsim.data import Dataset
+from worldsim.data.collect import CollectConfig, collect
 from worldsim.errors import CheckpointError, ConfigError
 from worldsim.training.train import TrainConfig, train
 from worldsim.world_model import WorldModel
@@ -64,10 +64,10 @@ def test_sigterm_pauses_after_the_current_step_with_everything_saved(toy, tmp_pa
 
     step = training._train_step
 
-    def signalled(run):
-        if run.step == 2:
+    def signalled(run, s):
+        if s == 2:
             signal.raise_signal(signal.SIGTERM)  # a stop request mid-step: the step finishes, then it is saved
-        return step(run)
+        return step(run, s)
 
     monkeypatch.setattr(training, "_train_step", signalled)
     before = signal.getsignal(signal.SIGTERM)
@@ -121,11 +121,13 @@ def test_eval_cli_writes_report(toy, tmp_path, capsys):
     world = tmp_path / "run" / "world.safetensors"
     args = [
         "eval", str(world), "--data", str(toy / "ds"), "--out", str(tmp_path / "eval"), "--episodes", "2",
-        "--horizon", "5", "--steps", "2", "--guidance", "1.5", "--device", "cpu", "idm_steps=20", "--no-progress",
+        "--horizon", "5", "--steps", "2", "--guidance", "1.5", "-S", "context_noise=0.1", "--device", "cpu",
+        "idm_steps=20", "--no-progress",
     ]  # fmt: skip
     assert main(args) == 0
     report = json.loads((tmp_path / "eval" / "eval.json").read_text())
-    assert report["config"]["steps"] == 2 and report["config"]["guidance"] == 1.5
+    recipe = report["config"]["sampling"]
+    assert (recipe["steps"], recipe["guidance"]["scale"], recipe["context_noise"]) == (2, 1.5, 0.1)
     assert set(report["psnr"]["model"]["bands"]) == {"1", "2-4", "5-16"}
     assert "copy_last" in report["psnr"] and report["idm"] is not None
     assert report["codec_ceiling"]["psnr"] > 0 and 0 <= report["codec_ceiling"]["idm_accuracy"] <= 1
@@ -160,7 +162,7 @@ def test_torchrun_two_processes(toy, tmp_path):
 def test_distill_makes_a_shortcut_student(toy, tmp_path, capsys):
     from worldsim.cli import main
     from worldsim.model.dynamics import DynamicsTransformer
-    from worldsim.sampling.rollout import open_loop
+    from worldsim.sampling.open_loop import open_loop
 
     train(_cfg(toy, tmp_path / "teacher", steps=10), progress=False)
     teacher = WorldModel.load(tmp_path / "teacher" / "world.safetensors")
@@ -183,7 +185,7 @@ def test_distill_makes_a_shortcut_student(toy, tmp_path, capsys):
     assert "train/shortcut" in rows
     frames = np.asarray(Dataset(toy / "ds").episode(0).frames[:3])[None]
     for k in (1, 2, 4):
-        out = open_loop(world, frames, np.full((1, 3), 5), np.ones((1, 2), int), steps=k)
+        out = open_loop(world, frames, np.full((1, 3), 5), np.ones((1, 2), int), {"steps": k})
         assert out["frames"].shape == (1, 2, 64, 64, 3)
 
 

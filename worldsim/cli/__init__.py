@@ -40,7 +40,13 @@ Run `worldsim COMMAND --help` for the options of each command."""
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep example layout in descriptions and show defaults."""
+    """Keep example layout in descriptions and show defaults (once: not when the help already names one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, [], "", False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

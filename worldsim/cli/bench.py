@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
 from worldsim.config import apply_overrides, from_dict
 from worldsim.io import atomic_write_json
 
@@ -40,14 +41,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda")
     p.add_argument("--out", default="runs/bench.json", help="JSON report")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="BenchConfig overrides")
+    add_sampling_args(p, steps=False)  # --steps above is the list of step counts to time
     p.set_defaults(func=run, optional_positional="world")
 
 
 def run(args: argparse.Namespace) -> int:
     """Benchmark, print, save."""
-    from worldsim.bench import BenchConfig, format_rows, run_bench
+    from worldsim.sampling.bench import BenchConfig, format_rows, run_bench
 
     data: dict = {"world": args.world} if args.world else {}
+    data["sampling"] = sampling_overrides(args)
     for key in ("preset", "backends", "steps", "batch", "frames", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)

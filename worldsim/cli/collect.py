@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from worldsim.collect import CollectConfig, collect
 from worldsim.config import apply_overrides, from_dict, read_config_file
+from worldsim.data.collect import CollectConfig, collect
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import argparse
 import json
 import sys
 
-from envs import world_class
 from worldsim.data import Dataset, validate_dataset
 from worldsim.data.importer import import_recordings
+from worldsim.sources import world_class
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

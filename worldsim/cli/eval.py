@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
 from worldsim.config import apply_overrides, from_dict
 
 
@@ -32,12 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output directory (default: beside the world file, eval/; runs/eval-NAME for a name)")
     p.add_argument("--episodes", type=int, help="evaluation windows (default 16)")
     p.add_argument("--horizon", type=int, help="generated frames per window (default 64)")
-    p.add_argument("--steps", type=int, help="denoising steps (default: the world's)")
-    p.add_argument("--guidance", type=float, help="action guidance scale (default: the world's; 1 = none)")
     p.add_argument("--idm", help="inverse-dynamics classifier (default: train one, cached in OUT)")
     p.add_argument("--device", help="auto, cpu, cuda")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="EvalConfig overrides")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_sampling_args(p)
     p.set_defaults(func=run)
 
 
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     is_file = path.suffix == ".safetensors" or path.exists()
     default_out = str(path.parent / "eval") if is_file else f"runs/eval-{args.world}"
     data = {"world": args.world, "data": args.data, "out": args.out or default_out}
-    for key in ("episodes", "horizon", "steps", "guidance", "idm", "device"):
+    data["sampling"] = sampling_overrides(args)
+    for key in ("episodes", "horizon", "idm", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     cfg = from_dict(EvalConfig, apply_overrides(data, args.overrides), where="eval options")

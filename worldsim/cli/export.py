@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``export`` subcommand."""
@@ -29,33 +31,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="directory for the exported programs")
     p.add_argument("--batch", type=int, default=1, help="streams per call")
     p.add_argument("--lookahead", type=int, default=0, help="speculative lookahead to prepare for")
-    p.add_argument("--steps", type=int, default=0, help="denoising steps (default: the world's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    add_sampling_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a short rollout through the backend so every graph shape is built and saved."""
-    import torch
+    """Run a short rollout through the Simulator so every graph shape it will use is built and saved.
 
+    The rollout uses the world's sampling recipe (with the given overrides): a world with action guidance runs
+    the guided 2B-stream step, and that is the shape exported.
+    """
     from worldsim.device import resolve_device
     from worldsim.errors import ConfigError
-    from worldsim.sampling.backends import make_backend
-    from worldsim.sampling.cached import CachedSampler
+    from worldsim.sampling.simulator import Simulator
     from worldsim.world_model import WorldModel
 
     if args.backend not in ("onnx", "tensorrt"):
         raise ConfigError(f"--backend {args.backend!r}: only 'onnx' and 'tensorrt' produce files to export")
-    device = resolve_device(args.device)
-    world = WorldModel.load(args.world, device)
-    backend = make_backend(world.dynamics, args.backend, cache_dir=args.out)
-    c = world.dynamics.cfg
-    sampler = CachedSampler(backend, args.steps or world.sampling.steps, lookahead=args.lookahead)
-    ctx = torch.zeros(
-        args.batch, c.context_frames - 1, c.latent_channels, c.latent_height, c.latent_width, device=device
+    world = WorldModel.load(args.world, resolve_device(args.device))
+    sim = Simulator(
+        world, args.batch, sampling_overrides(args), lookahead=args.lookahead, backend=args.backend, cache_dir=args.out
     )
-    state = sampler.start(ctx, torch.zeros(args.batch, c.context_frames - 1, dtype=torch.long, device=device))
-    for _ in range(2):
-        state, _ = sampler.step(state, torch.zeros(args.batch, dtype=torch.long, device=device))
-    print(f"exported the {args.backend} step of {args.world} to {args.out}")
+    sim.warmup()
+    print(f"exported the {args.backend} step of {args.world} to {args.out} (guidance {sim.sampling.guidance.scale:g})")
     return 0

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from worldsim.cli.fields import add_config_args, config_from_args
+from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
+from worldsim.play.config import PlayConfig
+
+_METAVARS = {"speculative": "N", "keys": "FILE", "policy": "NAME|FILE", "replay": "DATASET_DIR:EPISODE|FILE",
+             "record": "DIR", "actions": "FILE"}  # fmt: skip
+
 EPILOG = """examples:
   worldsim play                                    drive the shipped CarRacing world (arrows/WASD, H for help)
   worldsim play runs/carracing/world.safetensors --steps 2 --speculative 2
@@ -35,53 +42,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("world", nargs="?", default=None, help="shipped world name or checkpoint path (None: carracing)")
-    p.add_argument("--steps", type=int, help="denoising steps per frame (None: the world's)")
-    p.add_argument("--speculative", type=int, default=0, metavar="N", help="speculative lookahead (0: off; L toggles)")
-    p.add_argument("--backend", default="auto", help="auto, eager, compile, onnx, tensorrt")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    p.add_argument("--scale", type=int, default=8, help="window pixels per model pixel")
-    p.add_argument("--fps", type=float, help="target frame rate (None: the world's; 0: unpaced)")
-    p.add_argument("--keys", metavar="FILE", help="key rebinding file (YAML or TOML; see docs/play.md)")
-    p.add_argument("--policy", metavar="NAME|FILE", help="policy controller: random, scripted, or an agent .zip")
-    p.add_argument("--replay", metavar="DATASET_DIR:EPISODE|FILE", help="replay a dataset episode or an action file")
-    p.add_argument("--side-by-side", action="store_true", help="show the real simulator beside the learned world")
-    p.add_argument("--record", metavar="DIR", help="record from the start into DIR (mp4 + dataset episodes)")
-    p.add_argument("--save-dir", default="worldsim-play", help="where screenshots and F9 recordings go")
-    p.add_argument("--seed", type=int, default=0, help="first start state and sampling noise")
-    p.add_argument("--headless", action="store_true", help="no window: play --actions and write --out")
-    p.add_argument("--actions", metavar="FILE", help="action file for --headless (one action[,frames] per line)")
-    p.add_argument("--out", default="play.mp4", help="headless video (timings go to the same name .json)")
-    p.add_argument("--frames", type=int, default=300, help="headless frames with --policy")
-    p.add_argument("--cache-dir", help="exported programs (None: ~/.cache/worldsim/programs)")
+    p.add_argument("world", nargs="?", default=None, help="shipped world name or checkpoint path (default: carracing)")
+    add_config_args(p, PlayConfig, exclude=("world", "sampling"), metavars=_METAVARS)
+    add_sampling_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Play in a window, or headless."""
-    from worldsim.play.config import PlayConfig, build_session
+    from worldsim.play.config import build_session
 
-    cfg = PlayConfig(
-        world=args.world,
-        steps=args.steps,
-        speculative=args.speculative,
-        backend=args.backend,
-        device=args.device,
-        scale=args.scale,
-        fps=args.fps,
-        keys=args.keys,
-        policy=args.policy,
-        replay=args.replay,
-        side_by_side=args.side_by_side,
-        record=args.record,
-        save_dir=args.save_dir,
-        seed=args.seed,
-        headless=args.headless,
-        actions=args.actions,
-        out=args.out,
-        frames=args.frames,
-        cache_dir=args.cache_dir,
-    )
+    cfg = config_from_args(PlayConfig, args, "play options", sampling=sampling_overrides(args))
     if cfg.headless:
         from worldsim.play.headless import run_headless
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from worldsim.codec.refine import RefineConfig, train_refiner
 from worldsim.config import apply_overrides, from_dict, read_config_file
+from worldsim.training.refine import RefineConfig, train_refiner
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``rollout`` subcommand."""
@@ -35,11 +37,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="out/rollouts", help="output directory")
     p.add_argument("--force", action="store_true", help="run scenarios again even if their outputs are complete")
     p.add_argument("--samples", type=int, help="model samples per branch (default: each scenario's)")
-    p.add_argument("--steps", type=int, help="denoising steps (default: the scenario's, else the model's)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--backend", default="eager", help="eager, auto, compile, onnx, tensorrt")
     p.add_argument("--list", action="store_true", help="list the shipped scenarios and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_sampling_args(p)
     p.set_defaults(func=run)
 
 
@@ -52,10 +54,8 @@ def run(args: argparse.Namespace) -> int:
         return _list(shipped_scenarios())
     if not args.scenarios:
         raise ConfigError("no SCENARIO given; pass scenario files or shipped names (`worldsim rollout --list`)")
-    for name in ("samples", "steps"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{name} must be >= 1, got {value}")
+    if args.samples is not None and args.samples < 1:
+        raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     files = find_scenarios(args.scenarios)
     options = SuiteOptions(
         out=args.out,
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         run=RunOptions(
             device=args.device,
             backend=args.backend,
-            steps=args.steps,
+            sampling=sampling_overrides(args),
             samples=args.samples,
             progress=not args.no_progress,
         ),

@@ -6,8 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from worldsim.codec.train import CodecTrainConfig, train_codec
 from worldsim.config import apply_overrides, from_dict, read_config_file
+from worldsim.training.codec import CodecTrainConfig, train_codec
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from envs import WORLDS, world_class
 from worldsim.errors import DependencyNotInstalled
+from worldsim.sources import WORLDS, world_class
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ may be heavy (it runs once per context frame); the decoder runs on every display
 (few channels at high resolution) to stay within a couple of milliseconds per 64x64 frame on a laptop CPU.
 
 Latents are continuous (no vector quantisation). Training adds a small L2 penalty on the raw latents (see
-:mod:`worldsim.codec.train`) so their scale cannot drift; after training, per-channel mean and standard
+:mod:`worldsim.training.codec`) so their scale cannot drift; after training, per-channel mean and standard
 deviation are fitted on data (:meth:`FrameCodec.fit_latent_stats`) and :meth:`FrameCodec.encode` returns
 normalised latents of roughly zero mean and unit variance per channel, the scale a diffusion model expects.
 """

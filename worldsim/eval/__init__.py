@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from worldsim.eval.metrics import HORIZON_BANDS, PSNR_CAP_DB, band_means, psnr, ssim
+from worldsim.metrics import HORIZON_BANDS, PSNR_CAP_DB, band_means, psnr, ssim
 
 _LAZY = {
     "IDMConfig": "worldsim.eval.idm",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -19,7 +18,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from worldsim.actions import ActionSchema
 from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
@@ -27,6 +25,7 @@ from worldsim.config import from_dict, to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
+from worldsim.training.loop import cosine_lr, fit
 
 log = logging.getLogger(__name__)
 
@@ -287,46 +286,38 @@ def train_idm(
     model = InverseDynamics(config, schema).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     warmup = max(1, steps // 20)
+    params = list(model.parameters())
 
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return lr * (step + 1) / warmup
-        return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup))))
-
-    losses, accs = [], []
-    t0 = time.monotonic()
-    model.train()
-    bar = tqdm(range(steps), desc="idm", disable=not progress, dynamic_ncols=True)
-    done = 0
-    for step in bar:
+    def one_step(step: int) -> dict[str, torch.Tensor]:
         a, b, act = train.sample(rng, batch_size)
         ok = (act >= 0) & (act < n_act)  # imported data may mark unknown actions with -1
         if not ok.any():
-            continue
+            return {}
         a_t = torch.from_numpy(a[ok]).to(dev, non_blocking=True)
         b_t = torch.from_numpy(b[ok]).to(dev, non_blocking=True)
         y = torch.from_numpy(act[ok]).to(dev)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step)
         logits = model(a_t, b_t)
         loss = F.cross_entropy(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        losses.append(float(loss.detach()))
-        accs.append(float((logits.argmax(-1) == y).float().mean()))
-        done = step + 1
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", acc=f"{np.mean(accs[-50:]):.3f}")
-        if time_limit_s is not None and time.monotonic() - t0 > time_limit_s:
-            log.info("IDM training stopped by the time limit after %d of %d steps", done, steps)
-            break
-    bar.close()
-    train_seconds = time.monotonic() - t0
+        return {"loss": loss.detach(), "accuracy": (logits.argmax(-1) == y).float().mean().detach()}
 
+    def out_of_time(signalled: bool, _done: int, seconds: float) -> bool:
+        if time_limit_s is not None and seconds > time_limit_s:
+            log.info("IDM training stopped by the time limit after %d of %d steps", _done, steps)
+            return True
+        return signalled
+
+    model.train()
+    result = fit(
+        one_step, start=0, total=steps, name="idm", opt=opt, lr=lambda s: cosine_lr(s, lr, warmup, steps, 0.1),
+        log_every=max(1, steps // 10), stop_rule=out_of_time, samples_per_step=batch_size, progress=progress,
+        postfix=("loss", "accuracy"),
+    )  # fmt: skip
+    done, train_seconds = result.step, result.seconds
     metrics = evaluate_idm(model, train, val, val_pairs, seed)
-    tail = max(1, len(losses) // 10)
     metrics.update(
         steps=done,
         planned_steps=steps,
@@ -335,8 +326,8 @@ def train_idm(
         seed=seed,
         device=str(dev),
         train_seconds=round(train_seconds, 2),
-        train_loss=float(np.mean(losses[-tail:])) if losses else float("nan"),
-        train_accuracy=float(np.mean(accs[-tail:])) if accs else float("nan"),
+        train_loss=float(result.last.get("loss", float("nan"))),  # the mean over the last tenth of the steps
+        train_accuracy=float(result.last.get("accuracy", float("nan"))),
         train_pairs_available=len(train),
     )
     log.info(

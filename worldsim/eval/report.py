@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from worldsim.eval.idm import InverseDynamics
-from worldsim.eval.metrics import (
+from worldsim.io import atomic_write_bytes, atomic_write_json
+from worldsim.metrics import (
     HORIZON_BANDS,
     MOTION_THRESHOLD,
     band_means,
@@ -28,7 +29,6 @@ from worldsim.eval.metrics import (
     recall_at,
     ssim,
 )
-from worldsim.io import atomic_write_bytes, atomic_write_json
 
 REPORT_JSON = "eval.json"
 REPORT_PNG = "eval.png"
@@ -143,7 +143,7 @@ def motion_scores(
     Returns ``threshold``; ``pixels``: moving pixels per frame (changed since the frame before, the first against
     ``last_context``) as ``{"real": S, "model": S}`` and their ``ratio`` model / real (under 1: things stopped
     moving or vanished; over 1: flicker); ``recall``: the share of the real frame's moving pixels the frame
-    shows (:func:`~worldsim.eval.metrics.moving_recall`), ``{"model": S, "copy_last": S}``.
+    shows (:func:`~worldsim.metrics.moving_recall`), ``{"model": S, "copy_last": S}``.
     """
     real_prev = np.concatenate([last_context[:, None], real[:, :-1]], 1)
     gen_prev = np.concatenate([last_context[:, None], generated[:, :-1]], 1)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from worldsim.assets import resolve_world
-from worldsim.codec.display import Display
+from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.data.windows import eval_windows, gather
 from worldsim.device import resolve_device
-from worldsim.errors import CheckpointError, DatasetError
-from worldsim.sampling.rollout import open_loop
+from worldsim.errors import CheckpointError
+from worldsim.sampling.config import HoldConfig, resolve_sampling
+from worldsim.sampling.display import Display
+from worldsim.sampling.open_loop import open_loop
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -30,11 +33,8 @@ class EvalConfig:
         out: Directory for ``eval.json``, ``eval.png`` and the IDM.
         episodes: Evaluation windows (one per validation episode while they last).
         horizon: Generated frames per window.
-        steps: Denoising steps (0 = the world's default).
-        guidance: Classifier-free guidance scale on the action (0 = the world's default; 1 = none).
-        guidance_parallel: Weight of the guidance update along the conditional prediction (None = the world's;
-            see :func:`~worldsim.sampling.window.guided`).
-        context_noise: Noise level of committed context frames (None = the world's).
+        sampling: Overrides of the world's sampling recipe, e.g. ``{"steps": 4, "guidance": {"scale": 0}}``
+            (see :func:`~worldsim.sampling.config.resolve_sampling`).
         idm: Inverse-dynamics classifier file; empty = train one on the dataset (cached in ``out``).
         idm_steps: Training steps for that classifier.
         batch_size: Streams generated together.
@@ -47,10 +47,7 @@ class EvalConfig:
     out: str = "runs/eval"
     episodes: int = 16
     horizon: int = 64
-    steps: int = 0
-    guidance: float = 0.0
-    guidance_parallel: float | None = None
-    context_noise: float | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
     idm: str = ""
     idm_steps: int = 2000
     batch_size: int = 16
@@ -58,36 +55,9 @@ class EvalConfig:
     device: str = "auto"
 
 
-def eval_windows(ds: Dataset, context: int, horizon: int, n: int, seed: int) -> list[tuple[int, int]]:
-    """``(episode, start)`` of up to ``n`` validation windows of ``context + horizon`` frames."""
-    rng = np.random.default_rng(seed)
-    need = context + horizon
-    eps = [i for i in ds.split("val") if ds.episodes[i].num_steps + 1 >= need]
-    if not eps:
-        raise DatasetError(
-            f"{ds.root}: no validation episode has {need} frames ({context} context + {horizon} horizon); "
-            "use a shorter --horizon"
-        )
-    picks = [eps[i % len(eps)] for i in rng.permutation(max(n, len(eps)))[:n]]
-    return [(e, int(rng.integers(0, ds.episodes[e].num_steps + 2 - need))) for e in picks]
-
-
-def gather(ds: Dataset, windows: list[tuple[int, int]], context: int, horizon: int, null: int) -> dict[str, np.ndarray]:
-    """Frames, the actions that produced them, rewards and termination flags of each window."""
-    out: dict[str, list] = {k: [] for k in ("frames", "actions", "rewards", "terminated")}
-    for e, start in windows:
-        ep = ds.episode(e)
-        n = context + horizon
-        steps = np.arange(start - 1, start - 1 + n)
-        idx = np.maximum(steps, 0)
-        out["frames"].append(np.asarray(ep.frames[start : start + n]))
-        out["actions"].append(np.where(steps >= 0, np.asarray(ep.actions)[idx], null))
-        out["rewards"].append(np.where(steps >= 0, np.asarray(ep.rewards)[idx], 0.0))
-        out["terminated"].append(np.where(steps >= 0, np.asarray(ep.terminated)[idx], False))
-    return {k: np.stack(v) for k, v in out.items()}
-
-
-def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, idm) -> dict[str, float]:
+def codec_ceiling(
+    world: WorldModel, frames: np.ndarray, actions: np.ndarray, idm, hold: HoldConfig
+) -> dict[str, float]:
     """What a perfect dynamics model would score: real frames passed through the codec (encode, decode).
 
     ``frames`` ``(E, 1 + T, H, W, 3)`` are the last context frame and the real continuation; ``actions``
@@ -95,12 +65,12 @@ def codec_ceiling(world: WorldModel, frames: np.ndarray, actions: np.ndarray, id
     codec limits apart from dynamics errors.
     """
     from worldsim.eval.idm import accuracy
-    from worldsim.eval.metrics import finite_mean, moving, psnr, recall_at
+    from worldsim.metrics import finite_mean, moving, psnr, recall_at
 
     # Decoded in order, each frame after the one decoded before it, from the real last context frame: the
     # way generated frames are decoded, so a codec's refiner or pixel hold gets nothing a rollout would not have.
     latents = world.encode(frames[:, 1:])  # (E, T, C, h, w)
-    display = Display(world)
+    display = Display(world, hold)
     display.start(np.asarray(frames[:, 0]))
     recon = np.stack([np.asarray(frames[:, 0])] + [display.show(latents[:, t]) for t in range(latents.shape[1])], 1)
     h, w = frames.shape[2:4]
@@ -138,19 +108,16 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         log.info("training an inverse-dynamics classifier on %s (%d steps)", cfg.data, cfg.idm_steps)
         idm, info = train_idm(ds, steps=cfg.idm_steps, seed=cfg.seed, device=device, progress=progress)
         idm.save(idm_path, **{k: v for k, v in info.items() if isinstance(v, int | float | str)})
-    context = world.dynamics.cfg.context_frames - 1
+    context = world.dynamics.cfg.context_len
     windows = eval_windows(ds, context, cfg.horizon, cfg.episodes, cfg.seed)
     data = gather(ds, windows, context, cfg.horizon, world.dynamics.cfg.null_action)
-    guidance = cfg.guidance or world.sampling.guidance
-    parallel = world.sampling.guidance_parallel if cfg.guidance_parallel is None else cfg.guidance_parallel
-    noise = world.sampling.context_noise if cfg.context_noise is None else cfg.context_noise
+    recipe = resolve_sampling(world.sampling, cfg.sampling, where=f"{cfg.world} sampling")
     gen = {"frames": [], "reward": [], "term_prob": []}
     for s in range(0, len(windows), cfg.batch_size):
         sl = slice(s, s + cfg.batch_size)
         g = open_loop(
             world, data["frames"][sl, :context], data["actions"][sl, :context], data["actions"][sl, context:],
-            steps=cfg.steps or None, context_noise=noise, seed=cfg.seed + s, progress=progress,
-            guidance=guidance, guidance_parallel=parallel,
+            recipe, seed=cfg.seed + s, progress=progress,
         )  # fmt: skip
         for k in gen:
             gen[k].append(g[k])
@@ -161,11 +128,12 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         pred_term_prob=gen["term_prob"], real_term=data["terminated"][:, context:],
     )  # fmt: skip
     result["config"] = {
-        "world": cfg.world, "data": cfg.data, "steps": cfg.steps or world.sampling.steps,
-        "guidance": guidance, "guidance_parallel": parallel, "context_noise": noise, "context": context,
+        "world": cfg.world, "data": cfg.data, "sampling": to_dict(recipe), "context": context,
         "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
     }  # fmt: skip
-    result["codec_ceiling"] = codec_ceiling(world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm)
+    result["codec_ceiling"] = codec_ceiling(
+        world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm, recipe.hold
+    )
     json_path, png_path = write_report(result, out)
     result["files"] = {"json": str(json_path), "png": str(png_path)}
     return result

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from worldsim.bench import action_stream
+from worldsim.actions import action_stream
 from worldsim.data.dataset import Dataset
-from worldsim.simulator import Simulator
+from worldsim.sampling.simulator import Simulator
 
 log = logging.getLogger(__name__)
 

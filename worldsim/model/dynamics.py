@@ -75,6 +75,16 @@ class DynamicsConfig:
         return self.grid[0] * self.grid[1]
 
     @property
+    def context_len(self) -> int:
+        """Real frames a generation step reads as context (the window holds them plus the frame being made)."""
+        return self.context_frames - 1
+
+    @property
+    def max_lookahead(self) -> int:
+        """Most speculative frames that fit in the window beside the frame being made and its context."""
+        return self.context_frames - 2
+
+    @property
     def null_action(self) -> int:
         """Id used for "no action given" (action dropout, first frame of an episode)."""
         return self.num_actions
@@ -110,6 +120,7 @@ class KVCache:
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.depth)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(cfg.depth)]
         self.slot_frame = torch.full((batch, cfg.context_frames), -1, dtype=torch.long, device=device)
+        self.parent: KVCache | None = None
 
     def tiled(self, n: int) -> KVCache:
         """A copy holding every stream ``n`` times over (streams ``i``, ``B + i``, ... share stream ``i``'s context).
@@ -122,14 +133,22 @@ class KVCache:
         out.k = [k.repeat(n, 1, 1, 1) for k in self.k]
         out.v = [v.repeat(n, 1, 1, 1) for v in self.v]
         out.slot_frame = self.slot_frame.repeat(n, 1)
+        out.parent = None
         return out
 
-    def reset(self, streams: torch.Tensor | None = None) -> None:
-        """Forget the context of the given streams (bool ``(B,)``; all if None)."""
-        if streams is None:
-            self.slot_frame.fill_(-1)
-        else:
-            self.slot_frame[streams] = -1
+    def head(self, rows: int) -> KVCache:
+        """The first ``rows`` streams of a tiled cache, as a view whose writes go to every tile.
+
+        Reads share this cache's memory; a write stores the keys/values in each copy of those streams, so a guided
+        sampler keeps one 2B-stream cache for good instead of copying it every frame.
+        """
+        out = KVCache.__new__(KVCache)
+        out.cfg, out.batch = self.cfg, rows
+        out.k = [k[:rows] for k in self.k]
+        out.v = [v[:rows] for v in self.v]
+        out.slot_frame = self.slot_frame[:rows]
+        out.parent = self
+        return out
 
     def mask(self, positions: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Boolean ``(B, 1, F*N, (C+F)*N)``: cached frames in the window, then block-causal new frames."""
@@ -137,6 +156,11 @@ class KVCache:
 
     def write(self, kv: list[tuple[torch.Tensor, torch.Tensor]], positions: torch.Tensor, num_frames: int) -> None:
         """Store the keys/values ``(B, H, F*N, Dh)`` of frames ``positions .. positions + F - 1``."""
+        if self.parent is not None:
+            tiles = self.parent.batch // self.batch
+            kv = [(k.repeat(tiles, 1, 1, 1), v.repeat(tiles, 1, 1, 1)) for k, v in kv]
+            self.parent.write(kv, positions.repeat(tiles), num_frames)
+            return
         n, ctx = self.cfg.tokens_per_frame, self.cfg.context_frames
         frames = positions[:, None] + torch.arange(num_frames, device=positions.device)  # (B, F)
         slots = frames % ctx
@@ -367,7 +391,6 @@ class DynamicsTransformer(nn.Module):
         t: torch.Tensor,
         actions: torch.Tensor,
         first_frame: int = 0,
-        return_features: bool = False,
         d: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Full-window forward. Returns ``v`` ``(B, F, C, h, w)``, ``reward`` and ``term_logit`` ``(B, F)``.
@@ -378,15 +401,7 @@ class DynamicsTransformer(nn.Module):
         if f > self.cfg.context_frames:
             raise ValueError(f"window of {f} frames exceeds context_frames={self.cfg.context_frames}")
         cos, sin = self.rope(f, first_frame, x.device)
-        mask = self.block_causal_mask(f, device=x.device)
-        h = self.patch_in(self.patchify(x))  # (B, F, N, D)
-        c = self.cond(t, actions, d)  # (B, F, D)
-        for block in self.blocks:
-            h, _ = block(h, c, cos, sin, mask)
-        reward, term = self.heads(h, c)
-        out = {"v": self.unpatchify(self.final(h, c)), "reward": reward, "term_logit": term}
-        if return_features:
-            out["features"] = h
+        out, _ = self._run(x, t, actions, d, cos, sin, self.block_causal_mask(f, device=x.device))
         return out
 
     def forward_cached(
@@ -436,11 +451,25 @@ class DynamicsTransformer(nn.Module):
         f = x.shape[1]
         cos, sin = self.rope_at(positions, f)
         mask = cached_mask(self.cfg, slot_frame, positions, f)
+        return self._run(x, t, actions, d, cos, sin, mask, list(zip(cache_k, cache_v, strict=True)))
+
+    def _run(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        actions: torch.Tensor,
+        d: torch.Tensor | None,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        mask: torch.Tensor,
+        past: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> tuple[dict[str, torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """The one block loop: tokens of ``x`` through every block (with each block's ``past`` keys/values)."""
         h = self.patch_in(self.patchify(x))  # (B, F, N, D)
-        c = self.cond(t, actions, d)
+        c = self.cond(t, actions, d)  # (B, F, D)
         new_kv = []
         for i, block in enumerate(self.blocks):
-            h, kv = block(h, c, cos, sin, mask, past=(cache_k[i], cache_v[i]))
+            h, kv = block(h, c, cos, sin, mask, past=None if past is None else past[i])
             new_kv.append(kv)
         reward, term = self.heads(h, c)
         return {"v": self.unpatchify(self.final(h, c)), "reward": reward, "term_logit": term}, new_kv

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from worldsim.errors import ConfigError
 from worldsim.play.controllers import (
@@ -30,7 +31,8 @@ class PlayConfig:
 
     Attributes:
         world: Shipped world name or checkpoint path (default: ``carracing``).
-        steps: Denoising steps per frame (default: the world's).
+        sampling: Overrides of the world's sampling recipe (``{"steps": 2}``; see
+            :func:`~worldsim.sampling.config.resolve_sampling`). Steps stay changeable live.
         speculative: Speculative lookahead; > 0 starts with speculation on (``L`` toggles; 2 when 0).
         backend: ``auto``, ``eager``, ``compile``, ``onnx``, ``tensorrt``.
         device: ``auto``, ``cpu``, ``cuda``.
@@ -51,7 +53,7 @@ class PlayConfig:
     """
 
     world: str | None = None
-    steps: int | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
     speculative: int = 0
     backend: str = "auto"
     device: str = "auto"
@@ -71,8 +73,6 @@ class PlayConfig:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"--steps must be >= 1, got {self.steps}")
         if self.speculative < 0:
             raise ConfigError(f"--speculative must be >= 0, got {self.speculative}")
         if self.scale < 1:
@@ -97,12 +97,12 @@ def program_cache_dir(cfg: PlayConfig) -> Path:
 
 def build_session(cfg: PlayConfig, keyboard: bool = True) -> PlaySession:
     """Load the world and check every file and name given (fast); the warm-up happens in ``session.start()``."""
-    from worldsim.simulator import Simulator
+    from worldsim.sampling.simulator import Simulator
 
     sim = Simulator.load(
         cfg.world,
         device=cfg.device,
-        steps=cfg.steps,
+        sampling=cfg.sampling,
         backend=cfg.backend,
         seed=cfg.seed,
         cache_dir=program_cache_dir(cfg),
@@ -132,7 +132,7 @@ def build_session(cfg: PlayConfig, keyboard: bool = True) -> PlaySession:
         seed=cfg.seed,
         speculative=cfg.speculative or 2,
         speculate=cfg.speculative > 0,
-        fps=cfg.fps if cfg.fps is not None else sim.world.sampling.fps,
+        fps=cfg.fps if cfg.fps is not None else sim.world.fps,
         side_by_side=cfg.side_by_side or (policy.needs_real and first == "policy"),
         real_world=real,
         save_dir=cfg.save_dir,

@@ -4,7 +4,7 @@ A controller sees a :class:`ControlInput` (the generated frame, the real simulat
 beside the learned world, and the action the held keys resolve to) and answers an action id, or None when
 it has nothing left to play (a replay that ran out).
 
-Policies from :mod:`policies` that work on any world (``random``) act in the learned world directly. The
+Policies from :mod:`worldsim.policies` that work on any world (``random``) act in the learned world directly. The
 scripted ones (``scripted``) steer by reading the real simulator's internal state (track, car body, RAM),
 so in play they drive the real simulator shown side by side, and the learned world follows the same
 actions. Agent files (stable-baselines3 ``.zip``, from ``scripts/train_agent.py``) act on generated frames.
@@ -35,7 +35,7 @@ class ControlInput:
         frame: The current generated frame ``(H, W, 3)`` uint8.
         human_action: The action the held keys (and gamepad) resolve to.
         real_frame: The real simulator's current frame, when it runs side by side.
-        real_world: The real simulator (an ``envs.World``), for policies that read its state.
+        real_world: The real simulator (a ``worldsim.sources.World``), for policies that read its state.
     """
 
     frame: np.ndarray
@@ -89,10 +89,10 @@ class HumanController(Controller):
 
 
 class PolicyController(Controller):
-    """A named policy from :mod:`policies` (``random``, ``scripted``)."""
+    """A named policy from :mod:`worldsim.policies` (``random``, ``scripted``)."""
 
     def __init__(self, policy_name: str, world: str, schema: ActionSchema, seed: int = 0) -> None:
-        from policies.base import POLICIES, make_policy
+        from worldsim.policies.base import POLICIES, make_policy
 
         self.policy = make_policy(policy_name, world)
         self.name = f"policy:{policy_name}"
@@ -272,7 +272,7 @@ def make_policy_controller(
     """``spec`` is a policy name (``random``, ``scripted``) or an agent file (``.zip``)."""
     if spec.endswith(".zip") or Path(spec).is_file():
         return load_agent(spec, schema, resolution)
-    from policies.base import POLICIES
+    from worldsim.policies.base import POLICIES
 
     if spec in POLICIES and world not in POLICIES[spec] and "*" not in POLICIES[spec]:
         raise ConfigError(

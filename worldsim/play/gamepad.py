@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from worldsim.errors import ConfigError
-
 
 def _default_axes() -> dict[tuple[int, int], str]:
     return {(0, -1): "left", (0, 1): "right", (1, -1): "up", (1, 1): "down"}
@@ -67,34 +65,3 @@ def virtual_keys(state: GamepadState, cfg: GamepadConfig) -> set[str]:
         keys |= {n for n, on in (("left", x < 0), ("right", x > 0), ("up", y > 0), ("down", y < 0)) if on}
     keys |= {name for b, name in cfg.buttons.items() if b < len(state.buttons) and state.buttons[b]}
     return keys
-
-
-def parse_gamepad(section: dict[str, Any], where: str) -> GamepadConfig:
-    """The ``gamepad:`` section of a key file (``deadzone``, ``axes`` like ``"1-": up``, ``buttons``, ``hat``)."""
-    from worldsim.play.keymap import key_code, key_label  # the key map imports this module
-
-    if not isinstance(section, dict):
-        raise ConfigError(f"{where}: must be a mapping (deadzone, axes, buttons, hat)")
-    unknown = set(section) - {"deadzone", "axes", "buttons", "hat"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; use deadzone, axes, buttons, hat")
-    default = GamepadConfig()
-    try:
-        deadzone = float(section.get("deadzone", default.deadzone))
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}.deadzone: expected a number in 0..1, got {section['deadzone']!r}") from None
-    if not 0.0 <= deadzone < 1.0:
-        raise ConfigError(f"{where}.deadzone: expected a number in 0..1, got {deadzone}")
-    axes = dict(default.axes)
-    for spec, name in (section.get("axes") or {}).items():
-        text = str(spec).strip()
-        if len(text) < 2 or text[-1] not in "+-" or not text[:-1].isdigit():
-            raise ConfigError(f"{where}.axes: {spec!r} must be an axis number and a direction, e.g. '1-' or '5+'")
-        key_code(name, f"{where}.axes.{spec}")
-        axes[(int(text[:-1]), 1 if text[-1] == "+" else -1)] = key_label(key_code(name))
-    buttons = dict(default.buttons)
-    for b, name in (section.get("buttons") or {}).items():
-        if not str(b).isdigit():
-            raise ConfigError(f"{where}.buttons: {b!r} must be a button number")
-        buttons[int(b)] = key_label(key_code(name, f"{where}.buttons.{b}"))
-    return GamepadConfig(deadzone, axes, buttons, bool(section.get("hat", True)))

@@ -34,7 +34,7 @@ import pygame
 from worldsim.actions import ActionSchema
 from worldsim.config import read_config_file
 from worldsim.errors import ConfigError, unknown_name
-from worldsim.play.gamepad import GamepadConfig, parse_gamepad
+from worldsim.play.gamepad import GamepadConfig
 
 #: Short key names used in action schemas -> pygame's names.
 ALIASES = {
@@ -261,3 +261,32 @@ def _parse_controls(section: Any, path: str | Path) -> dict[str, frozenset[int]]
             raise ConfigError(str(unknown_name(f"control in {path}", str(name), DEFAULT_CONTROLS)))
         out[name] = frozenset(key_code(k, f"{path}: controls.{name}") for k in _as_list(keys))
     return out
+
+
+def parse_gamepad(section: dict[str, Any], where: str) -> GamepadConfig:
+    """The ``gamepad:`` section of a key file (``deadzone``, ``axes`` like ``"1-": up``, ``buttons``, ``hat``)."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: must be a mapping (deadzone, axes, buttons, hat)")
+    unknown = set(section) - {"deadzone", "axes", "buttons", "hat"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; use deadzone, axes, buttons, hat")
+    default = GamepadConfig()
+    try:
+        deadzone = float(section.get("deadzone", default.deadzone))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.deadzone: expected a number in 0..1, got {section['deadzone']!r}") from None
+    if not 0.0 <= deadzone < 1.0:
+        raise ConfigError(f"{where}.deadzone: expected a number in 0..1, got {deadzone}")
+    axes = dict(default.axes)
+    for spec, name in (section.get("axes") or {}).items():
+        text = str(spec).strip()
+        if len(text) < 2 or text[-1] not in "+-" or not text[:-1].isdigit():
+            raise ConfigError(f"{where}.axes: {spec!r} must be an axis number and a direction, e.g. '1-' or '5+'")
+        key_code(name, f"{where}.axes.{spec}")
+        axes[(int(text[:-1]), 1 if text[-1] == "+" else -1)] = key_label(key_code(name))
+    buttons = dict(default.buttons)
+    for b, name in (section.get("buttons") or {}).items():
+        if not str(b).isdigit():
+            raise ConfigError(f"{where}.buttons: {b!r} must be a button number")
+        buttons[int(b)] = key_label(key_code(name, f"{where}.buttons.{b}"))
+    return GamepadConfig(deadzone, axes, buttons, bool(section.get("hat", True)))

@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 def real_world_name(schema: ActionSchema) -> str | None:
     """The registered real simulator with exactly this action schema, if there is one."""
-    from envs import WORLDS, world_class
     from worldsim.errors import DependencyNotInstalled
+    from worldsim.sources import WORLDS, world_class
 
     if schema.world not in WORLDS:
         return None
@@ -50,7 +50,7 @@ class RefStep:
 
 
 class RealReference:
-    """A real simulator (``envs.make_world``) stepped with the learned world's actions; restarts when done.
+    """A real simulator (``worldsim.sources.make_world``) stepped with the learned world's actions; restarts when done.
 
     Args:
         name: Registered world name.
@@ -61,7 +61,7 @@ class RealReference:
     label = "real simulator"
 
     def __init__(self, name: str, resolution: tuple[int, int], seed: int = 0) -> None:
-        from envs import make_world
+        from worldsim.sources import make_world
 
         self.world = make_world(name, height=resolution[0], width=resolution[1])
         self.seed, self.episode_return = seed, 0.0

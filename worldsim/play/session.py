@@ -2,7 +2,7 @@
 
 :class:`PlaySession` knows nothing about windows. It takes pygame events (keys, gamepads, focus), keeps the
 held keys, runs the player controls, and on :meth:`~PlaySession.update` generates the next frame through
-the :class:`~worldsim.simulator.Simulator`. The window (:mod:`worldsim.play.app`) draws what it exposes and
+the :class:`~worldsim.sampling.simulator.Simulator`. The window (:mod:`worldsim.play.app`) draws what it exposes and
 headless play (:mod:`worldsim.play.headless`) drives it without a display; tests drive it by posting events.
 
 Input never blocks generation: events are drained without waiting, a key tapped between two frames still
@@ -27,7 +27,7 @@ from worldsim.play.keymap import KeyMap, key_code
 from worldsim.play.pacing import RateMeter
 from worldsim.play.recorder import Recorder
 from worldsim.play.reference import RealReference, RecordingReference
-from worldsim.simulator import Simulator
+from worldsim.sampling.simulator import Simulator
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class PlaySession:
         return n / max(time.perf_counter() - t0, 1e-9)
 
     def _max_lookahead(self) -> int:
-        return self.sim.world.dynamics.cfg.context_frames - 2
+        return self.sim.world.dynamics.cfg.max_lookahead
 
     # ------------------------------------------------------------------------------------------ episodes
 
@@ -418,7 +418,7 @@ class PlaySession:
     @property
     def video_fps(self) -> float:
         """Frame rate stamped on videos and datasets: the target, or the world's when unpaced."""
-        return self.opt.fps or self.sim.world.sampling.fps
+        return self.opt.fps or self.sim.world.fps
 
     @property
     def terminated(self) -> bool:

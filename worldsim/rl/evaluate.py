@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from worldsim.codec.display import Display
+from worldsim.sampling.display import Display
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,12 @@ class PolicyActor:
     """A data-collection policy of :mod:`policies` (e.g. ``scripted``), which may read the real simulator's state."""
 
     def __init__(self, name: str, world: str) -> None:
-        from policies.base import make_policy
+        from worldsim.policies.base import make_policy
 
         self.policy = make_policy(name, world)
 
     def reset(self, env: Any, seed: int) -> None:
-        """Hand the policy the underlying :class:`~envs.base.World`."""
+        """Hand the policy the underlying :class:`~worldsim.sources.base.World`."""
         self.policy.reset(env.unwrapped.world, np.random.default_rng(seed))
 
     def act(self, obs: np.ndarray) -> int:
@@ -87,11 +87,11 @@ class CodecFiltered:
     def act(self, obs: np.ndarray) -> int:
         """The wrapped actor's action on the codec's reconstruction of ``obs``.
 
-        Decoded after the previous reconstruction, as the world shows its frames (:mod:`worldsim.codec.display`).
+        Decoded after the previous reconstruction, as the world shows its frames (:mod:`worldsim.sampling.display`).
         """
         z = self.model.encode(obs[None])
         if self._display is None:
-            self._display = Display(self.model)
+            self._display = Display(self.model, self.model.sampling.hold)
             self._display.start(self.model.decode(z).cpu().numpy(), z)
             shown = self._display.frames
         else:
@@ -136,7 +136,7 @@ def evaluate(
         progress: Show a tqdm bar over episodes.
         **options: World options (e.g. ``max_episode_steps``).
     """
-    from envs.real_env import RealWorldEnv
+    from worldsim.envs.real import RealWorldEnv
 
     env = RealWorldEnv(world, **options)
     result = EvalResult(name or type(actor).__name__)

@@ -1,7 +1,7 @@
 """Action programs: what the driver does, frame by frame.
 
 A program is a list of segments. A segment holds one action for some frames (``{action: brake, frames: 10}``)
-or lets a named data policy from ``policies/`` drive (``{policy: scripted, frames: 40, params: {noise: 0}}``).
+or lets a named data policy from ``worldsim/policies/`` drive (``{policy: scripted, frames: 40, params: {noise: 0}}``).
 The last segment may leave out ``frames``: it then lasts until the horizon. A program shorter than the
 horizon holds its last segment to the end.
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import World
-from policies.base import Policy, make_policy
 from worldsim.actions import ActionSchema
+from worldsim.policies.base import Policy, make_policy
+from worldsim.sources.base import World
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Segment:
 
     Attributes:
         action: Action name held during the segment (exclusive with ``policy``).
-        policy: Name of a policy in ``policies.base.POLICIES`` that drives during the segment.
+        policy: Name of a policy in ``worldsim.policies.base.POLICIES`` that drives during the segment.
         params: Keyword arguments of the policy's constructor.
         frames: Length in frames; ``None`` means until the end of the horizon (last segment only).
     """

@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import World, make_world
 from worldsim.data.dataset import Dataset
 from worldsim.errors import ConfigError, DatasetError, Error
-from worldsim.eval.metrics import psnr
+from worldsim.metrics import psnr
 from worldsim.rollout.programs import ProgramDriver
 from worldsim.rollout.scenario import DatasetStart, Scenario
+from worldsim.sources.base import World, make_world
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from worldsim.eval.metrics import band_means, psnr, ssim
 from worldsim.io import atomic_write_bytes, atomic_write_json
+from worldsim.metrics import band_means, psnr, ssim
 from worldsim.rollout.runner import ModelRun, ScenarioRun
 from worldsim.video import upscale, write_mp4, write_png
 

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from envs.base import make_config
 from worldsim.assets import WorldFiles, resolve_world, shipped_worlds
 from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, Error
 from worldsim.rollout.real import RealRun, resolve_path, run_real
 from worldsim.rollout.scenario import Scenario
-from worldsim.simulator import Simulator
+from worldsim.sampling.config import resolve_sampling
+from worldsim.sampling.simulator import Simulator
+from worldsim.sources.base import make_config
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ class RunOptions:
     Attributes:
         device: ``auto``, ``cpu`` or ``cuda``.
         backend: Simulator backend: ``eager``, ``auto``, ``compile``, ``onnx``, ``tensorrt``.
-        steps: Denoising steps for every scenario (``None``: the scenario's, else the model's).
+        sampling: Overrides of the sampling recipe for every scenario, on top of the scenario's ``steps`` and the
+            world's recipe (see :func:`~worldsim.sampling.config.resolve_sampling`).
         samples: Samples per branch for every scenario (``None``: the scenario's).
         progress: Show a progress bar over the frames of each scenario.
         cache_dir: Where exported programs (ONNX graphs, TensorRT) are kept for reuse (``None``: a temp dir).
@@ -46,7 +48,7 @@ class RunOptions:
 
     device: str = "auto"
     backend: str = "eager"
-    steps: int | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
     samples: int | None = None
     progress: bool = False
     cache_dir: str | None = None
@@ -172,7 +174,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> Scena
         cfg = make_config(scenario.world, dict(scenario.options))
         real = run_real(scenario, FALLBACK_CONTEXT, (cfg.height, cfg.width))
         return ScenarioRun(scenario, samples, real, error=str(e))
-    context = model.dynamics.cfg.context_frames - 1
+    context = model.dynamics.cfg.context_len
     real = run_real(scenario, context, model.resolution)
     run = ScenarioRun(scenario, samples, real)
     run.model_info = {
@@ -180,14 +182,15 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None) -> Scena
         "file": str(files.world),
         "resolution": list(model.resolution),
         "context_frames": context,
-        "fps": model.sampling.fps,
+        "fps": model.fps,
     }
     if not run.context_identical:
         log.warning("%s: the real replays of the branches start from different frames", scenario.name)
+    recipe = resolve_sampling(model.sampling, {"steps": scenario.steps} if scenario.steps else None, scenario.name)
     sim = Simulator(
         model,
         num_streams=len(scenario.branches) * samples,
-        steps=options.steps or scenario.steps,
+        sampling=resolve_sampling(recipe, options.sampling, where="rollout sampling"),
         backend=options.backend,
         seed=scenario.seed,
         cache_dir=options.cache_dir,

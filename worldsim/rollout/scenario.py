@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.base import WORLDS, make_config, world_class
-from policies.base import POLICIES, available_policies, make_policy
 from worldsim.actions import ActionSchema
 from worldsim.errors import ConfigError, Error
+from worldsim.policies.base import POLICIES, available_policies, make_policy
 from worldsim.rollout.located import Located, load_located
 from worldsim.rollout.programs import Program, Segment
+from worldsim.sources.base import WORLDS, make_config, world_class
 
 #: Top-level keys of a scenario file, with what they mean (shown when a key is unknown).
 TOP_KEYS: dict[str, str] = {

@@ -21,13 +21,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from envs.base import world_class
 from worldsim.assets import assets_dir
 from worldsim.errors import ConfigError, Error, unknown_name
 from worldsim.rollout.index import write_index
 from worldsim.rollout.report import REPORT_FORMAT, REPORT_JSON, json_safe, write_report, write_scenario
 from worldsim.rollout.runner import RunOptions, resolve_model, run_scenario
 from worldsim.rollout.scenario import Scenario, load_scenario
+from worldsim.sources.base import world_class
 
 log = logging.getLogger(__name__)
 
@@ -179,14 +179,14 @@ def _fail(out_dir: Path, file: str, error: str, scenario: Scenario | None = None
 
 
 def completion_key(scenario: Scenario, run: RunOptions) -> str:
-    """Hash of what decides a scenario's outputs: the scenario, steps/samples overrides and the model file."""
+    """Hash of what decides a scenario's outputs: the scenario, sampling/samples overrides and the model file."""
     try:
         model = resolve_model(scenario).world
         stat = model.stat()
         model_id: Any = [str(model.resolve()), stat.st_size, stat.st_mtime_ns]
     except Error:
         model_id = None
-    payload = {"scenario": scenario.to_json(), "steps": run.steps, "samples": run.samples, "model": model_id}
+    payload = {"scenario": scenario.to_json(), "sampling": run.sampling, "samples": run.samples, "model": model_id}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -122,7 +122,6 @@ class OnnxBackend(EagerBackend):
             if not path.exists():
                 self._export(args, has_d, path)
             providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device.type == "cuda" else None
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device.type == "cuda" else None
             opts = self._ort.SessionOptions()
             opts.log_severity_level = 3
             providers = providers or ["CPUExecutionProvider"]
@@ -221,11 +220,16 @@ def check_backend(name: str, device: torch.device) -> str | None:
     return None
 
 
-def make_backend(model: DynamicsTransformer, name: str = "auto", cache_dir: str | Path | None = None) -> EagerBackend:
+def make_backend(
+    model: DynamicsTransformer, name: str | EagerBackend = "auto", cache_dir: str | Path | None = None
+) -> EagerBackend:
     """Wrap ``model`` in backend ``name``; ``auto`` picks the fastest that works here and logs which.
 
-    ``cache_dir`` keeps exported programs (ONNX graphs, TensorRT programs) for reuse across runs.
+    ``cache_dir`` keeps exported programs (ONNX graphs, TensorRT programs) for reuse across runs. A backend
+    already built is returned as it is (its compiled shapes are shared).
     """
+    if isinstance(name, EagerBackend):
+        return name
     device = next(model.parameters()).device
     if name == "auto":
         order = ["tensorrt", "compile"] if device.type == "cuda" else ["onnx", "eager"]

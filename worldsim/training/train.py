@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import platform
 import time
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from tqdm import tqdm
 
 from worldsim.checkpoint import (
     load_checkpoint,
@@ -40,12 +38,13 @@ from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
-from worldsim.stop import GracefulStop
+from worldsim.sampling.config import SamplingConfig
 from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.training.logger import MetricsLogger
+from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
 from worldsim.training.windows import WindowBatcher
-from worldsim.world_model import SamplingDefaults, WorldModel
+from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
 
@@ -162,38 +161,31 @@ def train(cfg: TrainConfig, progress: bool = True) -> Path:
     rank, world_size = _init_distributed()
     run = _setup(cfg, rank, world_size)
     logger = MetricsLogger(run.out, enabled=run.main)
-    bar = tqdm(total=cfg.steps, initial=run.step, desc="train", unit="step", disable=not (progress and run.main))
-    tic, seen = time.perf_counter(), 0
-    started, first_step = time.perf_counter(), run.step
-    run.started = started
-    with GracefulStop() as stop:
-        try:
-            while run.step < cfg.steps:
-                pause = stop.requested or _should_pause(cfg, run.step - first_step, time.perf_counter() - started)
-                if _agree(run, pause):
-                    _save(run)
-                    log.info("paused at step %d of %d; re-run the same command to continue", run.step, cfg.steps)
-                    break
-                metrics = _train_step(run)
-                run.step += 1
-                seen += cfg.batch_size * run.world_size
-                bar.update(1)
-                if run.step % cfg.log_every == 0 or run.step == cfg.steps:
-                    rate = seen / (time.perf_counter() - tic)
-                    bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", samples_s=f"{rate:.1f}")
-                    logger.log(run.step, {**metrics, "perf/samples_per_s": rate, **_mfu(run, rate)})
-                    tic, seen = time.perf_counter(), 0
-                if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
-                    _save(run)
-                last = run.step == cfg.steps
-                if run.main and ((cfg.eval_every and run.step % cfg.eval_every == 0) or last):
-                    logger.log(run.step, evaluate(run))
-                if run.main and ((cfg.sample_every and run.step % cfg.sample_every == 0) or last):
-                    write_samples(run)
-        finally:
-            bar.close()
-            logger.close()
+    run.started = time.perf_counter()
+    hooks = [(cfg.eval_every, lambda s: evaluate(run)), (cfg.sample_every, lambda s: write_samples(run))]
+
+    def log_row(step: int, row: dict[str, Any]) -> None:
+        names = {"lr": "train/lr", "samples_per_s": "perf/samples_per_s"}
+        named = {names.get(k, k if "/" in k else f"train/{k}"): v for k, v in row.items() if k not in _NOT_LOGGED}
+        logger.log(step, {**named, **_mfu(run, row.get("samples_per_s", 0.0))})
+
+    try:
+        result = fit(
+            lambda s: _train_step(run, s), start=run.step, total=cfg.steps, name="train", opt=run.opt,
+            lr=lambda s: cosine_lr(s, cfg.lr, cfg.warmup, cfg.steps, 0.1), log_every=cfg.log_every,
+            ckpt_every=cfg.ckpt_every, hooks=hooks if run.main else (), save=lambda s, seconds: _save(run), log=log_row,
+            stop_rule=lambda signalled, done, seconds: _agree(run, signalled or _should_pause(cfg, done, seconds)),
+            samples_per_step=cfg.batch_size * run.world_size, progress=progress and run.main,
+        )  # fmt: skip
+    finally:
+        logger.close()
+    if result.stopped:
+        log.info("paused at step %d of %d; re-run the same command to continue", run.step, cfg.steps)
     return run.out / "world.safetensors"
+
+
+#: Row values the loop keeps for itself (the world file records training time).
+_NOT_LOGGED = ("step", "train_seconds")
 
 
 def _agree(run: Run, flag: bool) -> bool:
@@ -230,21 +222,13 @@ def _should_pause(cfg: TrainConfig, steps_done: int, seconds: float) -> bool:
     return by_steps or (cfg.time_limit > 0 and seconds >= cfg.time_limit)
 
 
-def _lr(cfg: TrainConfig, step: int) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
-def _train_step(run: Run) -> dict[str, float]:
+def _train_step(run: Run, step: int) -> dict[str, torch.Tensor]:
+    """One optimisation step (and EMA update) at index ``step``; returns detached scalars (no device sync)."""
     cfg = run.cfg
     run.model.train()
-    for group in run.opt.param_groups:
-        group["lr"] = _lr(cfg, run.step)
     # Randomness of step s depends only on (seed, rank, s): resuming needs no RNG state, and under torchrun
     # every rank draws its own batches.
-    rng = np.random.default_rng([cfg.seed, run.rank, run.step])
+    rng = np.random.default_rng([cfg.seed, run.rank, step])
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     batch = run.train.sample(rng, cfg.batch_size).to(run.device)
     data = (batch.latents, batch.actions, batch.rewards, batch.terminated, batch.has_action)
@@ -258,16 +242,9 @@ def _train_step(run: Run) -> dict[str, float]:
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
     run.opt.step()
     _update_ema(run.ema, unwrap(run.model), cfg.ema)
-    extra = {"train/shortcut": float(out["shortcut"])} if "shortcut" in out else {}
-    return {
-        **extra,
-        "train/loss": out["loss"].item(),
-        "train/fm": float(out["fm"]),
-        "train/reward": float(out["reward"]),
-        "train/term": float(out["term"]),
-        "train/grad_norm": float(grad_norm),
-        "train/lr": run.opt.param_groups[0]["lr"],
-    }
+    run.step = step + 1
+    keys = ("loss", "fm", "reward", "term", "shortcut")
+    return {**{k: out[k].detach() for k in keys if k in out}, "grad_norm": grad_norm}
 
 
 @torch.no_grad()
@@ -393,7 +370,7 @@ def _get_codec(cfg: TrainConfig, ds: Dataset, out: Path, rank: int) -> FrameCode
         if not codec_path.exists():
             if rank != 0:
                 raise ConfigError("with torchrun, train the codec first (worldsim train-codec) and pass --codec")
-            from worldsim.codec.train import CodecTrainConfig, train_codec
+            from worldsim.training.codec import CodecTrainConfig, train_codec
 
             log.info("stage 1/2: training the codec (%d steps) into %s", cfg.codec_steps, codec_path.parent)
             train_codec(CodecTrainConfig(data=cfg.data, out=str(codec_path.parent), steps=cfg.codec_steps))
@@ -465,21 +442,25 @@ def _resume(run: Run) -> None:
 
 def export_world(run: Run) -> WorldModel:
     """The EMA dynamics and the codec as a :class:`WorldModel` (CPU copies)."""
-    sampling = SamplingDefaults(steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise,
-                                fps=float(run.ds.meta.get("fps", 30.0)))  # fmt: skip
+    sampling = SamplingConfig(**_sampling(run))
     codec = copy.deepcopy(run.codec).cpu()
-    return WorldModel(codec, copy.deepcopy(run.ema).cpu(), run.ds.schema, sampling,
-                      {"world": run.ds.world})  # fmt: skip
+    meta = {"world": run.ds.world, "fps": float(run.ds.meta.get("fps", 30.0))}
+    return WorldModel(codec, copy.deepcopy(run.ema).cpu(), run.ds.schema, sampling, meta)
 
 
 # -- evaluation and samples -------------------------------------------------------------------------
 
 
+def _sampling(run: Run) -> dict[str, Any]:
+    """The recipe in-training samples use (the one the exported world will carry)."""
+    return {"steps": run.cfg.sample_steps, "context_noise": run.cfg.context_noise}
+
+
 def _eval_streams(run: Run, n: int, horizon: int) -> tuple[np.ndarray, ...] | None:
     """Context frames/actions and ground truth of ``n`` validation windows (fixed seed), as ``worldsim eval``."""
-    from worldsim.eval.run import eval_windows, gather
+    from worldsim.data.windows import eval_windows, gather
 
-    ctx = run.ema.cfg.context_frames - 1
+    ctx = run.ema.cfg.context_len
     try:
         windows = eval_windows(run.ds, ctx, horizon, n, seed=1234)
     except DatasetError:
@@ -491,8 +472,8 @@ def _eval_streams(run: Run, n: int, horizon: int) -> tuple[np.ndarray, ...] | No
 
 def evaluate(run: Run) -> dict[str, float]:
     """Open-loop PSNR of the EMA model vs copy-last-frame on a few validation windows, plus val loss."""
-    from worldsim.eval.metrics import band_means, psnr
-    from worldsim.sampling.rollout import open_loop
+    from worldsim.metrics import band_means, psnr
+    from worldsim.sampling.open_loop import open_loop
 
     result: dict[str, float] = {}
     batch = run.val.sample(np.random.default_rng(99), run.cfg.batch_size).to(run.device)
@@ -505,7 +486,7 @@ def evaluate(run: Run) -> dict[str, float]:
         return result
     ctx_f, ctx_a, real, acts = streams
     world = WorldModel(run.codec, run.ema, run.ds.schema)
-    gen = open_loop(world, ctx_f, ctx_a, acts, steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise)
+    gen = open_loop(world, ctx_f, ctx_a, acts, _sampling(run))
     model_bands = band_means(psnr(gen["frames"], real))
     copy_bands = band_means(psnr(np.broadcast_to(ctx_f[:, -1:], real.shape), real))
     for name, value in model_bands.items():
@@ -517,7 +498,7 @@ def evaluate(run: Run) -> dict[str, float]:
 
 def write_samples(run: Run) -> None:
     """mp4 and PNG contact sheet: ground truth above, open-loop generation below, per validation window."""
-    from worldsim.sampling.rollout import open_loop
+    from worldsim.sampling.open_loop import open_loop
     from worldsim.video import contact_sheet, write_mp4, write_png
 
     streams = _eval_streams(run, 2, run.cfg.eval_horizon)
@@ -525,8 +506,7 @@ def write_samples(run: Run) -> None:
         return
     ctx_f, ctx_a, real, acts = streams
     world = WorldModel(run.codec, run.ema, run.ds.schema)
-    gen = open_loop(world, ctx_f, ctx_a, acts, steps=run.cfg.sample_steps, context_noise=run.cfg.context_noise,
-                    seed=run.step)  # fmt: skip
+    gen = open_loop(world, ctx_f, ctx_a, acts, _sampling(run), seed=run.step)  # fmt: skip
     rows, videos = [], []
     for i in range(len(real)):
         rows += [real[i], gen["frames"][i]]

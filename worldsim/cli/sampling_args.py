@@ -1,0 +1,32 @@
+"""The sampling options every generating command takes, with one meaning: overrides of the world's recipe."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from worldsim.config import apply_overrides
+
+
+def add_sampling_args(p: argparse.ArgumentParser, steps: bool = True) -> None:
+    """``--steps``, ``--guidance`` and ``-S KEY=VALUE`` (any field of the recipe); unset means the world's."""
+    g = p.add_argument_group("sampling (each defaults to the world's recipe)")
+    if steps:
+        g.add_argument("--steps", type=int, help="denoising steps per frame")
+    g.add_argument("--guidance", type=float, help="action guidance scale (1 = none; 0 = the null action only)")
+    g.add_argument(
+        "-S",
+        "--sampling",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any field of the sampling recipe, e.g. guidance.parallel=0, context_noise=0.2, hold.threshold=0",
+    )
+
+
+def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The nested overrides the options ask for (empty: the world's recipe as it ships)."""
+    items = [f"steps={args.steps}"] if getattr(args, "steps", None) is not None else []
+    if args.guidance is not None:
+        items.append(f"guidance.scale={args.guidance}")
+    return apply_overrides({}, [*items, *args.sampling])
