@@ -50,3 +50,23 @@ def test_overrides_without_the_optional_positional(tmp_path, capsys):
     assert main(["data", "info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["world"] == "toy" and info["steps"] == 20
+
+
+def test_options_generated_from_a_config_take_its_defaults_and_docstrings():
+    import argparse
+
+    from worldsim.cli.fields import add_config_args, config_from_args, field_help
+    from worldsim.play.config import PlayConfig
+
+    helps = field_help(PlayConfig)
+    assert helps["scale"] == "Window pixels per model pixel."
+    assert "replay" in helps and "``" not in helps["side_by_side"]
+    p = argparse.ArgumentParser()
+    add_config_args(p, PlayConfig, exclude=("world", "sampling"))
+    given = config_from_args(PlayConfig, p.parse_args(["--scale", "4", "--side-by-side"]), "play options")
+    assert given == PlayConfig(scale=4, side_by_side=True)  # everything not given is the dataclass default
+    assert config_from_args(PlayConfig, p.parse_args([]), "play options") == PlayConfig()
+    with pytest.raises(SystemExit):
+        p.parse_args(["--scale", "big"])
+    text = p.format_help()
+    assert "--save-dir" in text and "(default: worldsim-play)" in text and "(default: None)" not in text

@@ -19,7 +19,7 @@ def _register_envs() -> None:
         register(
             id="WorldSim-v0",
             entry_point="worldsim.envs.learned:WorldSimEnv",
-            vector_entry_point="worldsim.envs.learned:WorldSimVectorEnv",
+            vector_entry_point="worldsim.envs.vector:WorldSimVectorEnv",
             max_episode_steps=1000,
         )
     if "WorldSimReal-v0" not in registry:

@@ -18,8 +18,9 @@ from worldsim.codec.loss import (
     sprite_weights,
 )
 from worldsim.config import from_dict
+from worldsim.data.frames import FrameSampler
 from worldsim.errors import ConfigError
-from worldsim.training.codec import CODEC_FILE, CodecTrainConfig, FrameSampler, train_codec
+from worldsim.training.codec import CODEC_FILE, CodecTrainConfig, train_codec
 from worldsim.training.refine import RefineConfig
 
 

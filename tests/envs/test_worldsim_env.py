@@ -11,7 +11,8 @@ from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
 
 import worldsim  # noqa: F401 - registers the envs
-from worldsim.envs.learned import StepTiming, WorldSimEnv, WorldSimVectorEnv
+from worldsim.envs.learned import StepTiming, WorldSimEnv
+from worldsim.envs.vector import WorldSimVectorEnv
 from worldsim.errors import CheckpointError, ConfigError, InvalidAction, UnknownNameError
 
 

@@ -17,15 +17,12 @@ Files in the run directory:
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
-import io
 import logging
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,7 +37,6 @@ from worldsim.checkpoint import (
 )
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
 from worldsim.codec.loss import (
-    background_frame,
     check_region,
     check_sprites,
     frame_weights,
@@ -49,10 +45,12 @@ from worldsim.codec.loss import (
 )
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.data.frames import FrameSampler
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import ConfigError, DatasetError
-from worldsim.io import atomic_write_bytes, atomic_write_json, remove_stale_temp_files
+from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.metrics import finite_mean, moving_recall
+from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 
 log = logging.getLogger(__name__)
@@ -159,70 +157,6 @@ class CodecTrainConfig:
         check_sprites(self.motion_weight, self.motion_threshold, "motion")
 
 
-class FrameSampler:
-    """Frames of one split of a dataset, read on demand from the memory-mapped shards.
-
-    Only two small index arrays (shard and row of every frame in the split) live in RAM.
-    """
-
-    def __init__(self, ds: Dataset, split: Literal["train", "val"]) -> None:
-        self.ds = ds
-        shards, rows, firsts = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], [np.zeros(0, bool)]
-        for i in ds.split(split):
-            ref = ds.episodes[i]
-            starts = ds.shards[ref.shard].frame_starts
-            f0, f1 = int(starts[ref.index]), int(starts[ref.index + 1])
-            shards.append(np.full(f1 - f0, ref.shard, np.int64))
-            rows.append(np.arange(f0, f1, dtype=np.int64))
-            firsts.append(np.arange(f0, f1) == f0)
-        self.shard = np.concatenate(shards)
-        self.row = np.concatenate(rows)
-        self.first = np.concatenate(firsts)  # episode starts: they have no previous frame
-
-    def __len__(self) -> int:
-        return len(self.row)
-
-    def take(self, index: np.ndarray) -> np.ndarray:
-        """Frames ``index`` of the split as uint8 ``[N, H, W, 3]``, in the order given."""
-        h, w = self.ds.resolution
-        out = np.empty((len(index), h, w, 3), np.uint8)
-        shard, row = self.shard[index], self.row[index]
-        for s in np.unique(shard):
-            pos = np.flatnonzero(shard == s)
-            pos = pos[np.argsort(row[pos], kind="stable")]  # ascending rows: sequential reads of the file
-            out[pos] = self.ds.shards[int(s)].arrays["frames"][row[pos]]
-        return out
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` uniformly random frames (with replacement)."""
-        return self.take(rng.integers(0, len(self), n))
-
-    def sample_with_previous(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """``n`` random frames (the same draw as :meth:`sample`) and the frame before each in its episode.
-
-        An episode's first frame is its own previous frame.
-        """
-        index = rng.integers(0, len(self), n)
-        return self.take(index), self.take(self.previous(index))
-
-    def previous(self, index: np.ndarray) -> np.ndarray:
-        """Index of the frame before each of ``index`` in its episode (an episode's first frame is its own)."""
-        return index - ~self.first[index]
-
-    def spread(self, n: int) -> np.ndarray:
-        """Indices of up to ``n`` frames evenly spread over the split (deterministic)."""
-        return np.unique(np.linspace(0, len(self) - 1, min(n, len(self))).round().astype(np.int64))
-
-    def background(self, n: int) -> torch.Tensor:
-        """Per-pixel median ``(1, 3, H, W)`` (model units) of up to ``n`` frames spread over the split."""
-        return background_frame(to_model(self.take(self.spread(n))))
-
-    def batches(self, index: np.ndarray, batch_size: int = 256) -> Iterator[np.ndarray]:
-        """Frames ``index`` in chunks of ``batch_size``."""
-        for i in range(0, len(index), batch_size):
-            yield self.take(index[i : i + batch_size])
-
-
 def psnr_of_mse(means: dict[str, float]) -> dict[str, float]:
     """Training PSNR of a log window from its mean MSE (pixels in [-1, 1], a range of 2)."""
     return {"train_psnr": 10 * math.log10(4.0 / max(means["mse"], 1e-12))}
@@ -287,33 +221,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-class MetricsLog:
-    """A metrics CSV appended row by row; rows past the resumed step are dropped first."""
-
-    def __init__(self, path: Path, resume_step: int, columns: tuple[str, ...] = METRIC_COLUMNS) -> None:
-        self.path = path
-        self.columns = columns
-        rows: list[dict[str, str]] = []
-        if path.is_file():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resume_step]
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_bytes(path, buf.getvalue().encode())
-        #: Latest value of every column in the kept rows (what a finished run reports when re-run).
-        self.last: dict[str, Any] = {}
-        for r in rows:
-            self.last.update({k: float(v) for k, v in r.items() if k in columns and k != "step" and v})
-
-    def append(self, row: dict[str, Any]) -> None:
-        """Append one row (missing columns stay empty)."""
-        values = {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, self.columns, extrasaction="ignore", lineterminator="\n").writerow(values)
 
 
 def _check_resumable(path: Path, meta: dict[str, Any], cfg: CodecTrainConfig, codec_cfg: CodecConfig) -> None:
@@ -385,7 +292,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
         load_optimizer(opt, tensors, meta["optimizer"], prefix="optim.")
         step, train_seconds = int(meta["step"]), float(meta.get("train_seconds", 0.0))
         log.info("resuming %s from step %d of %d", state_path, step, cfg.steps)
-    metrics = MetricsLog(out / METRICS_FILE, step)
+    metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
 
     def save_state(step: int, train_seconds: float) -> None:

@@ -42,11 +42,13 @@ from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, t
 from worldsim.codec.loss import check_region, check_sprites, frame_weights, pixel_weights, reconstruction_loss
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
+from worldsim.data.frames import FrameSampler
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import CheckpointError, DatasetError
 from worldsim.io import atomic_write_json, remove_stale_temp_files
-from worldsim.training.codec import FrameSampler, MetricsLog, param_groups, psnr_of_mse
+from worldsim.training.codec import param_groups, psnr_of_mse
 from worldsim.training.latents import codec_digest, encode_dataset
+from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.world_model import WorldModel
 

@@ -14,7 +14,7 @@ import logging
 import os
 import platform
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,125 +35,20 @@ from worldsim.codec.autoencoder import FrameCodec
 from worldsim.config import from_dict, to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device
-from worldsim.errors import CheckpointError, ConfigError, DatasetError
+from worldsim.errors import CheckpointError, ConfigError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
 from worldsim.sampling.config import SamplingConfig
 from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.training.logger import MetricsLogger
 from worldsim.training.loop import cosine_lr, fit
-from worldsim.training.objective import ObjectiveConfig, flow_matching_loss, shortcut_loss
+from worldsim.training.objective import flow_matching_loss, shortcut_loss
+from worldsim.training.preview import evaluate, write_samples
+from worldsim.training.run import Run, TrainConfig
 from worldsim.training.windows import WindowBatcher
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Settings of a dynamics training run.
-
-    Attributes:
-        data: Dataset directory.
-        out: Run directory (created; re-running resumes).
-        codec: Trained codec file; empty = train one first in ``out/codec`` (``codec_steps`` steps).
-        codec_steps: Steps of the codec stage when ``codec`` is empty.
-        init_from: World file whose codec and dynamics weights start this run (distillation fine-tunes a
-            teacher this way; ``model`` is then ignored). ``model_overrides: {depth: N}`` grows it deeper:
-            the new blocks are appended as identities.
-        model: Size preset (tiny, small, base, large, nfd-310m).
-        model_overrides: Fields of :class:`DynamicsConfig` to override, e.g. ``{"depth": 8}``.
-        window: Frames per training window (0 = the model's context_frames).
-        batch_size: Windows per step (per process under torchrun).
-        steps: Total optimisation steps.
-        lr: Peak learning rate (linear warm-up, then cosine to 10%).
-        warmup: Warm-up steps.
-        weight_decay: AdamW weight decay.
-        grad_clip: Gradient-norm clip.
-        ema: EMA decay of the weights used for evaluation and export.
-        log_every: Steps between logged training metrics.
-        eval_every: Steps between evaluations (0 = only at the end).
-        sample_every: Steps between sample videos (0 = only at the end).
-        ckpt_every: Steps between checkpoints.
-        eval_episodes: Validation episodes in the periodic evaluation.
-        eval_horizon: Generated frames per evaluation rollout.
-        sample_steps: Denoising steps for evaluation and samples (also the exported world's default).
-        context_noise: Inference context-noise level (exported with the world).
-        seed: Seed of data order, noise and initialisation.
-        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
-        bf16: bf16 autocast on CUDA (ignored on CPU).
-        compile: ``torch.compile`` the model (CUDA).
-        threads: CPU threads for torch (0 = torch's default).
-        stop_after: Leave after this many steps in this invocation (0 = run to ``steps``); resume later.
-        time_limit: Leave after this many seconds, checkpointed (0 = no limit), for time-boxed machines.
-        objective: Loss settings.
-    """
-
-    data: str = ""
-    out: str = "runs/world"
-    codec: str = ""
-    codec_steps: int = 3000
-    init_from: str = ""
-    model: str = "small"
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-    window: int = 0
-    batch_size: int = 16
-    steps: int = 20_000
-    lr: float = 3e-4
-    warmup: int = 500
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    ema: float = 0.999
-    log_every: int = 50
-    eval_every: int = 2000
-    sample_every: int = 4000
-    ckpt_every: int = 500
-    eval_episodes: int = 4
-    eval_horizon: int = 32
-    sample_steps: int = 16
-    context_noise: float = 0.05
-    seed: int = 0
-    device: str = "auto"
-    bf16: bool = True
-    compile: bool = False
-    threads: int = 0
-    stop_after: int = 0
-    time_limit: float = 0.0
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-
-    def __post_init__(self) -> None:
-        if not self.data:
-            raise ValueError("data is required: the dataset directory to train on")
-        for name in ("steps", "batch_size", "ckpt_every", "log_every", "sample_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-@dataclass
-class Run:
-    """Everything a training loop holds."""
-
-    cfg: TrainConfig
-    out: Path
-    device: torch.device
-    ds: Dataset
-    codec: FrameCodec
-    model: torch.nn.Module
-    ema: DynamicsTransformer
-    opt: torch.optim.Optimizer
-    train: WindowBatcher
-    val: WindowBatcher
-    step: int = 0
-    rank: int = 0
-    world_size: int = 1
-    seconds: float = 0.0  # training wall time of earlier invocations (resumed runs)
-    parent: dict[str, Any] | None = None  # the init_from world's training, carried into this run's world file
-    started: float = 0.0  # perf_counter when this invocation started
-
-    @property
-    def main(self) -> bool:
-        """Whether this process writes files and logs."""
-        return self.rank == 0
 
 
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
@@ -442,75 +337,7 @@ def _resume(run: Run) -> None:
 
 def export_world(run: Run) -> WorldModel:
     """The EMA dynamics and the codec as a :class:`WorldModel` (CPU copies)."""
-    sampling = SamplingConfig(**_sampling(run))
+    sampling = SamplingConfig(**run.sampling())
     codec = copy.deepcopy(run.codec).cpu()
     meta = {"world": run.ds.world, "fps": float(run.ds.meta.get("fps", 30.0))}
     return WorldModel(codec, copy.deepcopy(run.ema).cpu(), run.ds.schema, sampling, meta)
-
-
-# -- evaluation and samples -------------------------------------------------------------------------
-
-
-def _sampling(run: Run) -> dict[str, Any]:
-    """The recipe in-training samples use (the one the exported world will carry)."""
-    return {"steps": run.cfg.sample_steps, "context_noise": run.cfg.context_noise}
-
-
-def _eval_streams(run: Run, n: int, horizon: int) -> tuple[np.ndarray, ...] | None:
-    """Context frames/actions and ground truth of ``n`` validation windows (fixed seed), as ``worldsim eval``."""
-    from worldsim.data.windows import eval_windows, gather
-
-    ctx = run.ema.cfg.context_len
-    try:
-        windows = eval_windows(run.ds, ctx, horizon, n, seed=1234)
-    except DatasetError:
-        return None
-    data = gather(run.ds, windows, ctx, horizon, run.ema.cfg.null_action)
-    frames, acts = data["frames"], data["actions"]
-    return frames[:, :ctx], acts[:, :ctx], frames[:, ctx:], acts[:, ctx:]
-
-
-def evaluate(run: Run) -> dict[str, float]:
-    """Open-loop PSNR of the EMA model vs copy-last-frame on a few validation windows, plus val loss."""
-    from worldsim.metrics import band_means, psnr
-    from worldsim.sampling.open_loop import open_loop
-
-    result: dict[str, float] = {}
-    batch = run.val.sample(np.random.default_rng(99), run.cfg.batch_size).to(run.device)
-    with torch.no_grad():
-        out = flow_matching_loss(run.ema, batch.latents, batch.actions, batch.rewards, batch.terminated,
-                                 batch.has_action, run.cfg.objective, torch.Generator().manual_seed(7))  # fmt: skip
-    result["eval/val_loss"] = float(out["fm"])
-    streams = _eval_streams(run, run.cfg.eval_episodes, run.cfg.eval_horizon)
-    if streams is None:
-        return result
-    ctx_f, ctx_a, real, acts = streams
-    world = WorldModel(run.codec, run.ema, run.ds.schema)
-    gen = open_loop(world, ctx_f, ctx_a, acts, _sampling(run))
-    model_bands = band_means(psnr(gen["frames"], real))
-    copy_bands = band_means(psnr(np.broadcast_to(ctx_f[:, -1:], real.shape), real))
-    for name, value in model_bands.items():
-        result[f"eval/psnr_{name}"] = value
-        result[f"eval/copy_last_psnr_{name}"] = copy_bands[name]
-    log.info("step %d: %s", run.step, ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in result.items()))
-    return result
-
-
-def write_samples(run: Run) -> None:
-    """mp4 and PNG contact sheet: ground truth above, open-loop generation below, per validation window."""
-    from worldsim.sampling.open_loop import open_loop
-    from worldsim.video import contact_sheet, write_mp4, write_png
-
-    streams = _eval_streams(run, 2, run.cfg.eval_horizon)
-    if streams is None:
-        return
-    ctx_f, ctx_a, real, acts = streams
-    world = WorldModel(run.codec, run.ema, run.ds.schema)
-    gen = open_loop(world, ctx_f, ctx_a, acts, _sampling(run), seed=run.step)  # fmt: skip
-    rows, videos = [], []
-    for i in range(len(real)):
-        rows += [real[i], gen["frames"][i]]
-        videos.append(np.concatenate([real[i], gen["frames"][i]], axis=2))  # side by side: real | model
-    stem = run.out / "samples" / f"step-{run.step:07d}"
-    write_mp4(stem.with_suffix(".mp4"), np.concatenate(videos, axis=1), fps=float(run.ds.meta.get("fps", 15)))
-    write_png(stem.with_suffix(".png"), contact_sheet(rows, every=max(1, run.cfg.eval_horizon // 16)))
