@@ -63,3 +63,18 @@ def test_no_display_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     with pytest.raises(NoDisplayError, match=r"no display available .* --headless"):
         init_display()
+
+
+def test_hud_rate_comes_from_frame_intervals_even_when_frames_are_slow():
+    from worldsim.play.pacing import RateMeter
+
+    now = [0.0]
+    meter = RateMeter(window=1.0, clock=lambda: now[0])
+    for t in (0.0, 0.02, 0.04, 0.06):  # 50 FPS
+        now[0] = t
+        meter.tick()
+    assert meter.rate == pytest.approx(50.0)
+    for t in (2.06, 4.06):  # two 2-second frames: 0.5 FPS, not 0
+        now[0] = t
+        meter.tick()
+    assert meter.rate == pytest.approx(0.5)

@@ -169,9 +169,8 @@ class DynamicsTransformer(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
         nn.init.normal_(self.cond.action.weight, std=0.02)
-        for mlp in (self.cond.t_mlp,):
-            nn.init.normal_(mlp[0].weight, std=0.02)
-            nn.init.normal_(mlp[2].weight, std=0.02)
+        nn.init.normal_(self.cond.t_mlp[0].weight, std=0.02)
+        nn.init.normal_(self.cond.t_mlp[2].weight, std=0.02)
         if self.cond.d_mlp is not None:  # zero: a teacher gains step-size conditioning without changing
             nn.init.zeros_(self.cond.d_mlp[2].weight)
             nn.init.zeros_(self.cond.d_mlp[2].bias)

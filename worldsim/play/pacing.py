@@ -57,7 +57,11 @@ class Pacer:
 
 
 class RateMeter:
-    """Events per second over a sliding time window (the HUD's FPS)."""
+    """Events per second from the intervals between them over a sliding time window (the HUD's FPS).
+
+    The last interval always counts, so a frame slower than the window shows its own rate (0.5 for a 2 s frame),
+    never 0.
+    """
 
     def __init__(self, window: float = 1.0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.window, self.clock = window, clock
@@ -67,7 +71,7 @@ class RateMeter:
         """Count one event now."""
         now = self.clock()
         self.times.append(now)
-        while self.times and now - self.times[0] > self.window:
+        while len(self.times) > 2 and now - self.times[0] > self.window:
             self.times.popleft()
 
     @property

@@ -21,7 +21,7 @@ import numpy as np
 import pygame
 
 from worldsim.errors import Error
-from worldsim.play.controllers import ControlInput, ControllerSet, HumanController, ReplayController
+from worldsim.play.controllers import ControlInput, ControllerSet, ReplayController
 from worldsim.play.gamepad import GamepadState, virtual_keys
 from worldsim.play.keymap import KeyMap, key_code
 from worldsim.play.pacing import RateMeter
@@ -510,8 +510,3 @@ class PlaySession:
         if self._real is not None:
             self._real.close()
             self._real = None
-
-
-def human_only() -> ControllerSet:
-    """A controller set with just the human."""
-    return ControllerSet([HumanController()])
