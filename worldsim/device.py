@@ -33,8 +33,10 @@ def torch_threads(n: int) -> Iterator[None]:
     A library call must not leave the process reconfigured.
     """
     before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
+    if not n or n == before:  # nothing to change (and nothing to restore): the common case costs no call
+        yield
+        return
+    torch.set_num_threads(n)
     try:
         yield
     finally:

@@ -13,6 +13,7 @@ import sys
 
 from worldsim import __version__
 from worldsim.errors import Error
+from worldsim.runtime import quiet_openmp, use_generation_threads
 
 #: subcommand -> module in worldsim.cli; each module's add_parser registers the subcommand.
 COMMANDS = {
@@ -37,6 +38,10 @@ EPILOG = """examples:
   worldsim data info data/carracing                 counts, actions, splits
 
 Run `worldsim COMMAND --help` for the options of each command."""
+
+
+#: Commands that generate frames: they run under the CPU policy of :mod:`worldsim.runtime`.
+GENERATING = ("play", "rollout", "eval", "bench", "export")
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -67,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``worldsim`` console script; returns the exit code."""
+    quiet_openmp()  # before torch loads (building the parser imports it)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse cannot take `key=value` positionals after options; collect them here instead.
@@ -89,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if args.command in GENERATING:
+        use_generation_threads()
     try:
         return int(args.func(args) or 0)
     except Error as e:

@@ -43,6 +43,8 @@ class EnvConfig:
         term_threshold: An episode terminates when the predicted termination probability exceeds this.
         max_episode_steps: Truncate episodes after this many steps (None: never, or ``gym.make``'s ``TimeLimit``).
         cache_dir: Where exported ONNX/TensorRT programs are kept for reuse.
+        threads: CPU threads for generation (None: :func:`worldsim.runtime.compute_threads`, 1 unless
+            ``WORLDSIM_THREADS`` says otherwise; the caller's torch thread count is restored after every call).
     """
 
     world: str | None = None
@@ -53,6 +55,7 @@ class EnvConfig:
     term_threshold: float = 0.5
     max_episode_steps: int | None = None
     cache_dir: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.speculative, bool):
@@ -78,6 +81,7 @@ class EnvConfig:
             sampling=self.sampling,
             backend=self.backend,
             cache_dir=self.cache_dir,
+            threads=self.threads,
         )
         if self.speculative:
             limit = sim.world.dynamics.cfg.max_lookahead

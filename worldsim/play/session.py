@@ -118,32 +118,34 @@ class PlaySession:
     def start(self, progress: Any = None) -> None:
         """Warm up every shape the session can use, measure the speed, then reset to the first start state.
 
-        Runs before the first frame (behind the loading screen), so neither the first key press nor the
-        first speculation toggle stalls on compilation or export.
+        Runs before the first frame (behind the loading screen), so the first key press does not stall on
+        compilation or export. Only the shapes of the lookahead the session starts with are built: a cold start
+        is what a new player waits through, and the other lookahead's programs are built (once, then cached on
+        disk) the first time speculation is toggled.
 
         Args:
             progress: Called with a short text per stage (the loading screen shows it).
         """
         say = progress or (lambda text: None)
         t0 = time.perf_counter()
-        wanted = self.opt.speculative if self.opt.speculate else 0
-        for la in dict.fromkeys([self.opt.speculative, 0]):  # both shapes the speculation toggle can use
-            if la <= self._max_lookahead():
-                say(f"warming up ({self.sim.backend.name} backend, lookahead {la})")
-                self.sim.lookahead = la
-                self.sim.warmup()
-        self.sim.lookahead = min(wanted, self._max_lookahead())
+        wanted = min(self.opt.speculative if self.opt.speculate else 0, self._max_lookahead())
+        say(f"warming up ({self.sim.backend.name} backend, lookahead {wanted})")
+        self.sim.lookahead = wanted
+        self.sim.warmup()
         say("measuring speed")
         self.new_episode(self.seed)
         self.expected_fps = self._measure(8)
         self.warmup_seconds = time.perf_counter() - t0
         if self.sim.world.device.type == "cpu":
             log.info(
-                "no GPU in use: running on the CPU (%s backend); expect about %.0f FPS at %d denoising steps "
-                "(measured during warm-up; --steps 1 is faster)",
+                "no GPU in use: running on the CPU (%s backend, %d thread%s); expect about %.0f FPS at %d denoising "
+                "steps (measured during warm-up%s)",
                 self.sim.backend.name,
+                self.sim.threads,
+                "" if self.sim.threads == 1 else "s",
                 self.expected_fps,
                 self.sim.steps,
+                "; --steps 1 is faster" if self.sim.steps > 1 else "",
             )
         else:
             log.info(

@@ -18,19 +18,22 @@ uint8 frames.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from worldsim.actions import ActionSchema
 from worldsim.assets import resolve_world
-from worldsim.device import resolve_device, synchronize
+from worldsim.device import resolve_device, synchronize, torch_threads
 from worldsim.errors import InvalidAction
+from worldsim.runtime import compute_threads
 from worldsim.sampling.backends import EagerBackend, make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
 from worldsim.sampling.config import SamplingConfig, SamplingOverrides, resolve_sampling
@@ -39,6 +42,7 @@ from worldsim.starts import StartStates
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -62,6 +66,17 @@ class StepResult:
     decode_ms: float
 
 
+def _generating(method: Callable[..., T]) -> Callable[..., T]:
+    """Run a Simulator method without autograd and, on the CPU, with the simulator's threads (then restore them)."""
+
+    @functools.wraps(method)
+    def run(self: Simulator, *args: Any, **kwargs: Any) -> T:
+        with torch.no_grad(), torch_threads(self.threads if self.world.device.type == "cpu" else 0):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class Simulator:
     """``num_streams`` independent rollouts of one world, advanced together in one batched model call.
 
@@ -76,6 +91,9 @@ class Simulator:
         starts: Start states for :meth:`reset_from_starts`.
         cache_dir: Where exported programs (ONNX, TensorRT) are kept for reuse.
         name: Display name (default: the schema's world).
+        threads: CPU threads for generation (default: :func:`worldsim.runtime.compute_threads`, 1 unless
+            ``WORLDSIM_THREADS`` or ``OMP_NUM_THREADS`` say otherwise). Torch work runs with them and the caller's
+            count is restored after each call.
     """
 
     def __init__(
@@ -89,13 +107,15 @@ class Simulator:
         starts: StartStates | None = None,
         cache_dir: str | Path | None = None,
         name: str | None = None,
+        threads: int | None = None,
     ) -> None:
         if num_streams < 1:
             raise ValueError(f"num_streams must be >= 1, got {num_streams}")
         self.world, self.num_streams, self.starts = world, num_streams, starts
         self.name = name or world.schema.world
         recipe = resolve_sampling(world.sampling, sampling)
-        self.backend = make_backend(world.dynamics, backend, cache_dir)
+        self.threads = compute_threads(threads)
+        self.backend = make_backend(world.dynamics, backend, cache_dir, self.threads)
         self.generator = torch.Generator()
         self.seed(seed)
         self.sampler = CachedSampler(self.backend, recipe, self.generator, lookahead)
@@ -186,7 +206,7 @@ class Simulator:
         ids = [self.schema.index(a.item() if hasattr(a, "item") else a) for a in arr]
         return torch.tensor(ids, dtype=torch.long, device=self.world.device)
 
-    @torch.no_grad()
+    @_generating
     def reset(
         self, frames: np.ndarray, actions: np.ndarray | None = None, streams: Sequence[int] | np.ndarray | None = None
     ) -> np.ndarray:
@@ -239,7 +259,7 @@ class Simulator:
         actions = np.stack([self.starts.actions[p] for p in picks])
         return self.reset(frames, actions, None if streams is None else idx)
 
-    @torch.no_grad()
+    @_generating
     def step(self, actions) -> StepResult:
         """Advance every stream by one frame under its action (ids or names; one value applies to all)."""
         if self.state is None:

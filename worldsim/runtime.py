@@ -1,0 +1,63 @@
+"""How generation uses the CPU: one compute thread per simulator unless told otherwise, and no spinning threads.
+
+The per-frame work of a shipped world is small (well under a GFLOP in calls of a few dozen tokens), so a frame is
+bound by per-operator overhead, not by arithmetic: a second thread buys little, while torch's OpenMP pool and ONNX
+Runtime's pool spin against each other and against anything else on the machine. Measured on the 2-core
+development machine (``make demo``'s headless drive of the shipped CarRacing world, ONNX backend; the tables are in
+``docs/benchmarks.md``): torch's default of 2 threads gave 29 FPS mean with a 91 ms 99th-percentile frame, one
+thread 66 FPS with 22 ms; with the other core kept busy, 21 FPS against 41.
+
+The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
+
+- compute threads: ``WORLDSIM_THREADS`` if set, else ``OMP_NUM_THREADS`` if set, else 1. The Simulator runs its
+  torch work (model, decode, pixel hold) with that many threads and restores the caller's count afterwards;
+- ONNX Runtime sessions use the same count for intra-op work, one inter-op thread, and never spin-wait;
+- the ``worldsim`` command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before torch loads, so OpenMP
+  threads that a user asks for sleep instead of spinning between calls; its generating commands (play, rollout,
+  eval, bench, export) run the whole process with the compute threads, so nothing else in it (encoding start
+  frames, the window) brings back a second pool. Training commands keep their own ``threads`` setting.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+#: Environment variable that sets the compute threads of every simulator in the process.
+THREADS_ENV = "WORLDSIM_THREADS"
+
+
+def compute_threads(requested: int | None = None) -> int:
+    """Threads a simulator computes with: ``requested``, else ``WORLDSIM_THREADS``, else ``OMP_NUM_THREADS``, else 1."""
+    if requested:
+        return max(1, int(requested))
+    for var in (THREADS_ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) >= 1:
+            return int(value)
+    return 1
+
+
+def quiet_openmp() -> None:
+    """Make OpenMP threads sleep between calls instead of spinning (only if nobody chose a policy; before torch)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def use_generation_threads() -> int:
+    """Set torch's thread count for the whole process to :func:`compute_threads` (for commands that generate)."""
+    import torch
+
+    n = compute_threads()
+    torch.set_num_threads(n)
+    return n
+
+
+def ort_session_options(ort: Any, threads: int) -> Any:
+    """ONNX Runtime session options under the policy: ``threads`` intra-op threads, one inter-op, no spinning."""
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return opts
