@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[1] / "worldsim"
 #: Bottom to top. A module belongs to the longest prefix that names it; it may import its own layer and below.
 LAYERS: list[list[str]] = [
     # ground libraries: no model, no simulator
-    ["worldsim", "worldsim.errors", "worldsim.io", "worldsim.config", "worldsim.device", "worldsim.stop", "worldsim.runtime",
-     "worldsim.actions", "worldsim.assets", "worldsim.metrics", "worldsim.video", "worldsim.checkpoint",
-     "worldsim.starts"],
+    ["worldsim", "worldsim.errors", "worldsim.io", "worldsim.config", "worldsim.device", "worldsim.stop",
+     "worldsim.runtime", "worldsim.actions", "worldsim.assets", "worldsim.metrics", "worldsim.video",
+     "worldsim.checkpoint", "worldsim.starts"],
     # parts: the networks and the real simulators
     ["worldsim.model", "worldsim.codec", "worldsim.sources"],
     # what drives or feeds them: data policies, datasets, the sampling recipe a world ships
