@@ -20,6 +20,11 @@ def test_bench_measures_against_naive(tmp_path):
     assert all("acceptance" in r for r in rows if r["lookahead"])
     assert any("skipped" in r and "NVIDIA GPU" in r["skipped"] for r in report["rows"])
     assert "naive" in format_rows(report)
+    # stages, FLOPs and the machine's ceiling come with every row
+    assert all(r["model_ms"] > 0 and r["decode_ms"] > 0 and r["gflops"] > 0 for r in rows)
+    flops = report["gflop_per_frame"]
+    assert flops["2"]["model"] > flops["1"]["model"] > 0 and flops["1"]["decode"] == flops["2"]["decode"] > 0
+    assert report["matmul_peak_gflops"]["fp32"] > 0 and report["machine"]["cores"] >= 1
 
 
 def test_bench_cli_writes_json(tmp_path, capsys):
@@ -29,3 +34,13 @@ def test_bench_cli_writes_json(tmp_path, capsys):
     assert main(args) == 0
     assert json.loads(out.read_text())["rows"][0]["backend"] == "eager"
     assert "vs naive" in capsys.readouterr().out
+
+
+def test_bench_play_loop_row_and_load(tiny_world, tmp_path):
+    out = tmp_path / "b.json"
+    args = ["bench", str(tiny_world / "world.safetensors"), "--backends", "eager", "--steps", "1", "--frames", "3",
+            "--device", "cpu", "--load", "1", "--out", str(out), "naive_frames=2", "warmup=1",
+            "lookahead=0"]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert report["load"] == 1 and report["play"]["frames"] == 9 and report["play"]["fps_mean"] > 0

@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, help="timed frames per configuration")
     p.add_argument("--device", help="auto, cpu, cuda")
     p.add_argument("--out", default="runs/bench.json", help="JSON report")
+    p.add_argument("--load", type=int, help="busy processes beside the benchmark (1: one core kept busy)")
+    p.add_argument("--no-play", action="store_true", help="skip the play-loop row (headless play of the world)")
     p.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE", help="BenchConfig overrides")
     add_sampling_args(p, steps=False)  # --steps above is the list of step counts to time
     p.set_defaults(func=run, optional_positional="world")
@@ -54,8 +56,17 @@ def run(args: argparse.Namespace) -> int:
     for key in ("preset", "backends", "steps", "batch", "frames", "device"):
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
+    if args.load is not None:
+        data["load"] = args.load
     cfg = from_dict(BenchConfig, apply_overrides(data, args.overrides), where="bench options")
     report = run_bench(cfg)
+    if cfg.world and not args.no_play:
+        from worldsim.play.headless import time_play_loop
+        from worldsim.sampling.bench import busy_cores
+
+        with busy_cores(cfg.load):
+            report["play"] = time_play_loop(cfg.world, cfg.frames * 3, device=cfg.device or "auto",
+                                            sampling=cfg.sampling)  # fmt: skip
     print(format_rows(report))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, report)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,25 @@ def summarize(session: PlaySession, rows: list[tuple[float, float, float, bool, 
             "action": [sim.schema.names[r[4]] for r in rows],
         },
     }
+
+
+def time_play_loop(
+    world: str, frames: int = 300, backend: str = "auto", device: str = "auto", sampling: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The play loop's timings, for ``worldsim bench``: headless play of ``world`` under the random policy.
+
+    The same code as ``worldsim play --headless`` (session, video), for ``frames`` frames.
+    """
+    from worldsim.play.config import PlayConfig, build_session
+
+    cfg = PlayConfig(
+        world=world, headless=True, policy="random", frames=frames, backend=backend, device=device,
+        sampling=dict(sampling or {}),
+    )  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="worldsim-bench-play-") as tmp:
+        report = run_headless(build_session(cfg, keyboard=False), Path(tmp) / "play.mp4", frames, progress=False)
+    return {
+        "frames": report["frames"], "backend": report["backend"], "steps": report["steps"],
+        "fps_mean": report["fps_mean"], "fps_p50": report["fps_p50"], "frame_ms_p99": report["frame_ms"]["p99"],
+        "model_ms": report["model_ms"]["mean"], "decode_ms": report["decode_ms"]["mean"],
+    }  # fmt: skip

@@ -10,10 +10,16 @@ in the same process, so the speed-up ratios survive noisy machines.
 from __future__ import annotations
 
 import logging
+import os
 import platform
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +31,7 @@ from worldsim.config import to_dict
 from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
 from worldsim.sampling.backends import check_backend, make_backend
-from worldsim.sampling.config import resolve_sampling
+from worldsim.sampling.config import SamplingConfig, resolve_sampling
 from worldsim.sampling.open_loop import ReferenceStream
 from worldsim.sampling.simulator import Simulator
 from worldsim.world_model import WorldModel
@@ -56,6 +62,8 @@ class BenchConfig:
         sampling: Overrides of the world's sampling recipe for the timed rows (``steps`` comes from ``steps``);
             e.g. ``{"guidance": {"scale": 1}}`` times the unguided step. The naive path runs the same recipe at
             ``naive_steps``.
+        load: Busy processes kept running beside the benchmark (a laptop with other work on it; 1 keeps one of
+            two cores busy).
     """
 
     world: str = ""
@@ -73,6 +81,75 @@ class BenchConfig:
     device: str = "auto"
     seed: int = 0
     sampling: dict[str, Any] = field(default_factory=dict)
+    load: int = 0
+
+
+def machine() -> dict[str, Any]:
+    """The CPU (model name, AVX-512/AMX), the torch threads and the device name of this run."""
+    flags: set[str] = set()
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "avx512": "avx512f" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+
+
+def matmul_peak(dtype: torch.dtype, device: torch.device, n: int = 1024, seconds: float = 0.3) -> float:
+    """GFLOP/s of an ``n x n`` matmul in ``dtype`` with the current threads: the ceiling the model is held against."""
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    (a @ b).sum().item()  # first call: kernel selection, allocation
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        c = a @ b
+        reps += 1
+    float(c[0, 0])
+    synchronize(device)
+    return round(2 * n**3 * reps / (time.perf_counter() - t0) / 1e9, 1)
+
+
+def frame_flops(world: WorldModel, recipe: SamplingConfig, seed: int = 0) -> dict[str, float]:
+    """GFLOP of one generated frame (one stream, eager), split into the dynamics and the decode.
+
+    The dynamics part holds every denoising pass and the commit; torch's FLOP counter counts matmuls and
+    convolutions (element-wise work is not counted).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sim = Simulator(world, 1, recipe, seed=seed)
+    h, w = world.resolution
+    sim.reset(np.zeros((1, world.dynamics.cfg.context_len, h, w, 3), np.uint8))
+    with torch.no_grad():
+        sim.step(0)
+        with FlopCounterMode(display=False) as model:
+            sim.state, out = sim.sampler.step(sim.state, torch.ones(1, dtype=torch.long, device=world.device))
+        with FlopCounterMode(display=False) as decode:
+            sim.display.show(out["latent"])
+    return {"model": model.get_total_flops() / 1e9, "decode": decode.get_total_flops() / 1e9}
+
+
+@contextmanager
+def busy_cores(n: int) -> Iterator[None]:
+    """Keep ``n`` other processes spinning for the duration (``--load``)."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def _world(cfg: BenchConfig, device: torch.device) -> tuple[WorldModel, str]:
@@ -114,13 +191,15 @@ def _time_stream(
     device = stream.world.device
     t0 = time.perf_counter()
     stream.reset(context, np.zeros(context.shape[:2], np.int64))
-    lat = []
+    lat, stages = [], []
     warm = 0.0
     for i, a in enumerate(actions):
         start = time.perf_counter()
-        stream.step(np.full(b, int(a)))
+        out = stream.step(np.full(b, int(a)))
         synchronize(device)
         lat.append(time.perf_counter() - start)
+        if isinstance(stream, Simulator):
+            stages.append((out.model_ms, out.decode_ms))
         if i + 1 == warmup:
             warm = time.perf_counter() - t0
     timed = np.array(lat[warmup:])
@@ -130,6 +209,9 @@ def _time_stream(
         "ms_p50": round(1000 * float(np.percentile(timed, 50)), 2),
         "ms_p99": round(1000 * float(np.percentile(timed, 99)), 2),
     }
+    if stages:
+        model_ms, decode_ms = np.mean(stages[warmup:], axis=0)
+        res["model_ms"], res["decode_ms"] = round(float(model_ms), 2), round(float(decode_ms), 2)
     if isinstance(stream, Simulator) and stream.lookahead:
         res["acceptance"] = round(stream.acceptance_rate, 3)
     return res
@@ -137,13 +219,23 @@ def _time_stream(
 
 @torch.no_grad()
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
-    """Measure every configuration; returns rows plus the naive reference and machine info."""
+    """Measure every configuration; returns rows plus the naive reference, FLOPs, matmul peaks and machine info."""
+    with busy_cores(cfg.load):
+        return _run(cfg)
+
+
+def _run(cfg: BenchConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     world, what = _world(cfg, device)
     recipe = resolve_sampling(world.sampling, cfg.sampling, where="bench sampling")
     c = world.dynamics.cfg
     h, w = world.resolution
     rng = np.random.default_rng(cfg.seed)
+    info = machine()
+    peaks = {"fp32": matmul_peak(torch.float32, device)}
+    if device.type == "cuda" or info["amx_bf16"]:
+        peaks["bf16"] = matmul_peak(torch.bfloat16, device)
+    flops = {s: frame_flops(world, replace(recipe, steps=s), cfg.seed) for s in cfg.steps}
     rows: list[dict[str, Any]] = []
     naive: dict[int, dict[str, Any]] = {}
     for b in cfg.batch:
@@ -164,6 +256,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             sim = Simulator(world, b, replace(recipe, steps=steps), lookahead=spec, backend=runner, seed=cfg.seed)
             res = _time_stream(sim, context, acts, cfg.warmup)
             res["speedup_vs_naive"] = round(res["fps"] / naive[b]["fps"], 1)
+            res["gflops"] = round(res["fps"] * sum(flops[steps].values()), 1)  # achieved (speculation included)
             rows.append({"backend": backend, "steps": steps, "lookahead": spec, "batch": b, **res})
             log.info("%s", rows[-1])
     return {
@@ -174,7 +267,11 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "resolution": [h, w],
         "device": torch.cuda.get_device_name()
         if device.type == "cuda"
-        else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+        else f"CPU ({info['cpu']}, {torch.get_num_threads()} threads)",
+        "machine": info,
+        "load": cfg.load,
+        "matmul_peak_gflops": peaks,
+        "gflop_per_frame": {str(k): {n: round(v, 4) for n, v in f.items()} for k, f in flops.items()},
         "naive": {str(k): v for k, v in naive.items()},
         "naive_path": f"{cfg.naive_steps} steps, whole window recomputed every step, eager",
         "sampling": to_dict(recipe),
@@ -185,14 +282,20 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 
 def format_rows(report: dict[str, Any]) -> str:
     """Terminal table of a benchmark report."""
+    peaks = report.get("matmul_peak_gflops", {})
+    flops = report.get("gflop_per_frame", {})
     lines = [
         f"{report['model']} ({report['params_m']}M params, {report['tokens_per_frame']} tokens/frame, "
-        f"{report['resolution'][0]}x{report['resolution'][1]}) on {report['device']}",
+        f"{report['resolution'][0]}x{report['resolution'][1]}) on {report['device']}"
+        + (f", {report['load']} busy process(es) beside it" if report.get("load") else ""),
+        "matmul peak (1024^2, these threads): " + ", ".join(f"{k} {v:g} GFLOP/s" for k, v in peaks.items()),
+        "GFLOP per frame (dynamics + decode): "
+        + ", ".join(f"{k} steps {v['model']:.3f} + {v['decode']:.3f}" for k, v in flops.items()),
         f"naive: {report['naive_path']}: "
         + ", ".join(f"batch {k}: {v['fps']} FPS" for k, v in report["naive"].items())
-        + ("" if report.get("guidance", 1.0) == 1.0 else f"; timed rows use action guidance {report['guidance']:g}"),
-        f"{'backend':<9}{'steps':>6}{'spec':>5}{'batch':>6}{'FPS':>9}{'p50 ms':>8}{'p99 ms':>8}{'accept':>7}"
-        f"{'vs naive':>9}{'warmup s':>9}",
+        + ("" if report.get("guidance", 1.0) == 1.0 else f"; every row uses action guidance {report['guidance']:g}"),
+        f"{'backend':<9}{'steps':>6}{'spec':>5}{'batch':>6}{'FPS':>9}{'p50 ms':>8}{'p99 ms':>8}{'model':>7}"
+        f"{'decode':>7}{'accept':>7}{'GFLOP/s':>8}{'vs naive':>9}{'warmup s':>9}",
     ]
     for r in report["rows"]:
         if "skipped" in r:
@@ -200,6 +303,13 @@ def format_rows(report: dict[str, Any]) -> str:
             continue
         lines.append(
             f"{r['backend']:<9}{r['steps']:>6}{r['lookahead']:>5}{r['batch']:>6}{r['fps']:>9.1f}{r['ms_p50']:>8.1f}"
-            f"{r['ms_p99']:>8.1f}{r.get('acceptance', ''):>7}{r['speedup_vs_naive']:>8.1f}x{r['warmup_s']:>9.1f}"
+            f"{r['ms_p99']:>8.1f}{r.get('model_ms', 0):>7.1f}{r.get('decode_ms', 0):>7.1f}{r.get('acceptance', ''):>7}"
+            f"{r.get('gflops', 0):>8.1f}{r['speedup_vs_naive']:>8.1f}x{r['warmup_s']:>9.1f}"
+        )
+    if "play" in report:
+        p = report["play"]
+        lines.append(
+            f"play loop (headless, as `make demo`; video frames included): {p['fps_mean']:.1f} FPS "
+            f"(p50 {p['fps_p50']:.1f}, p99 frame {p['frame_ms_p99']:.1f} ms) over {p['frames']} frames"
         )
     return "\n".join(lines)
