@@ -35,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--speculative", type=int, default=0, help="frames speculated ahead")
     p.add_argument("--backend", default="eager", help="eager, compile, onnx, tensorrt or auto")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="generation threads (0: the CPU policy's, 1 by default)")
+    p.add_argument("--precision", default="auto", help="auto (bf16 from 8 streams on AMX CPUs), fp32 or bf16")
     p.add_argument("--out", help="write the results here as JSON")
     return p.parse_args(argv)
 
@@ -55,6 +56,8 @@ def bench_one(args: argparse.Namespace, n: int) -> dict:
         sampling={"steps": args.steps} if args.steps else None,
         speculative=args.speculative,
         backend=args.backend,
+        threads=args.threads or None,
+        precision=args.precision,
     )
     load_s = time.perf_counter() - t0
     warm_s = envs.sim.warmup()
@@ -68,6 +71,7 @@ def bench_one(args: argparse.Namespace, n: int) -> dict:
         decode_ms.append(float(info["decode_ms"][0]))
         iters += 1
     seconds = time.perf_counter() - t0
+    bf16 = envs.sim.bf16
     envs.close()
     sps = n * iters / seconds
     return {
@@ -80,6 +84,7 @@ def bench_one(args: argparse.Namespace, n: int) -> dict:
         "hours_per_million_env_steps": 1e6 / sps / 3600,
         "load_s": load_s,
         "warmup_s": warm_s,
+        "precision": "bf16" if bf16 else "fp32",
     }
 
 
@@ -89,9 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from worldsim.errors import Error
+    from worldsim.runtime import cpu_info
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     rows = []
     try:
@@ -112,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         "backend": args.backend,
         "device": device,
         "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_info()["model"] or platform.processor() or platform.machine(),
+        "amx_bf16": cpu_info()["amx_bf16"],
+        "precision": args.precision,
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "denoising_steps": args.steps,

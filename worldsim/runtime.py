@@ -12,6 +12,9 @@ The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
 - compute threads: ``WORLDSIM_THREADS`` if set, else ``OMP_NUM_THREADS`` if set, else 1. The Simulator runs its
   torch work (model, decode, pixel hold) with that many threads and restores the caller's count afterwards;
 - ONNX Runtime sessions use the same count for intra-op work, one inter-op thread, and never spin-wait;
+- precision: fp32, except that batches of :data:`BF16_MIN_STREAMS` streams or more generate under bf16 autocast on
+  CPUs with AMX-BF16, where a 1024^2 bf16 matmul runs 7x faster than fp32 (frames stay within 37-53 dB PSNR of the
+  fp32 ones over 40-frame rollouts, far above the codec's own ~35 dB against real frames);
 - the ``worldsim`` command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before torch loads, so OpenMP
   threads that a user asks for sleep instead of spinning between calls; its generating commands (play, rollout,
   eval, bench, export) run the whole process with the compute threads, so nothing else in it (encoding start
@@ -20,11 +23,47 @@ The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 from typing import Any
+
+from worldsim.errors import unknown_name
 
 #: Environment variable that sets the compute threads of every simulator in the process.
 THREADS_ENV = "WORLDSIM_THREADS"
+#: Streams from which ``precision="auto"`` generates in bf16 on a CPU with AMX-BF16 (measured crossover: 4 streams
+#: ran 102 -> 109 frames/s, 16 streams 129 -> 184, 256 streams 79 -> 114; one stream lost, 51 -> 42).
+BF16_MIN_STREAMS = 8
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@functools.cache
+def cpu_info() -> dict[str, Any]:
+    """The CPU's model name and whether it has AVX-512 and AMX-BF16 (from ``/proc/cpuinfo``; empty elsewhere)."""
+    model, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": model, "avx512": "avx512f" in flags, "amx_bf16": "amx_bf16" in flags}
+
+
+def generation_bf16(precision: str, device_type: str, num_streams: int) -> bool:
+    """Whether a simulator's torch work (eager/compiled model, decode) runs under bf16 autocast.
+
+    ``bf16`` always, ``fp32`` never, ``auto`` on a CPU with AMX-BF16 for :data:`BF16_MIN_STREAMS` streams or more.
+    """
+    if precision not in PRECISIONS:
+        raise unknown_name("precision", precision, PRECISIONS)
+    if precision != "auto":
+        return precision == "bf16"
+    return device_type == "cpu" and cpu_info()["amx_bf16"] and num_streams >= BF16_MIN_STREAMS
 
 
 def compute_threads(requested: int | None = None) -> int:

@@ -48,3 +48,36 @@ def test_onnx_runtime_sessions_never_spin():
     assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert opts.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+
+
+def test_precision_policy(monkeypatch):
+    import pytest
+
+    from worldsim import runtime
+    from worldsim.errors import UnknownNameError
+
+    monkeypatch.setattr(runtime, "cpu_info", lambda: {"model": "x", "avx512": True, "amx_bf16": True})
+    assert not runtime.generation_bf16("auto", "cpu", 1)  # one stream: fp32 is faster
+    assert runtime.generation_bf16("auto", "cpu", runtime.BF16_MIN_STREAMS)
+    assert not runtime.generation_bf16("auto", "cuda", 256)  # not measured on a GPU: fp32
+    assert runtime.generation_bf16("bf16", "cpu", 1) and not runtime.generation_bf16("fp32", "cpu", 256)
+    monkeypatch.setattr(runtime, "cpu_info", lambda: {"model": "x", "avx512": False, "amx_bf16": False})
+    assert not runtime.generation_bf16("auto", "cpu", 256)
+    with pytest.raises(UnknownNameError, match="Did you mean 'bf16'"):
+        runtime.generation_bf16("bf61", "cpu", 1)
+
+
+def test_bf16_frames_stay_close_to_fp32(tiny_world):
+    from worldsim.metrics import psnr
+    from worldsim.sampling.simulator import Simulator
+    from worldsim.starts import StartStates
+    from worldsim.world_model import WorldModel
+
+    world = WorldModel.load(tiny_world / "world.safetensors")
+    starts = StartStates.load(tiny_world / "starts.safetensors")
+    runs = []
+    for precision in ("fp32", "bf16"):
+        sim = Simulator(world, 2, starts=starts, precision=precision)
+        sim.reset_from_starts(seed=0)
+        runs.append(np.stack([sim.step([1, 3]).frames for _ in range(4)]))
+    assert psnr(runs[1], runs[0]).mean() > 30  # the same rollout, to within bf16 rounding

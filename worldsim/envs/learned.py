@@ -45,6 +45,7 @@ class EnvConfig:
         cache_dir: Where exported ONNX/TensorRT programs are kept for reuse.
         threads: CPU threads for generation (None: :func:`worldsim.runtime.compute_threads`, 1 unless
             ``WORLDSIM_THREADS`` says otherwise; the caller's torch thread count is restored after every call).
+        precision: ``auto`` (bf16 for 8 or more streams on a CPU with AMX-BF16), ``fp32`` or ``bf16``.
     """
 
     world: str | None = None
@@ -56,6 +57,7 @@ class EnvConfig:
     max_episode_steps: int | None = None
     cache_dir: str | None = None
     threads: int | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.speculative, bool):
@@ -82,6 +84,7 @@ class EnvConfig:
             backend=self.backend,
             cache_dir=self.cache_dir,
             threads=self.threads,
+            precision=self.precision,
         )
         if self.speculative:
             limit = sim.world.dynamics.cfg.max_lookahead

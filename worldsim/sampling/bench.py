@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from itertools import product
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from worldsim.codec.autoencoder import CodecConfig, FrameCodec
 from worldsim.config import to_dict
 from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
+from worldsim.runtime import cpu_info
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.config import SamplingConfig, resolve_sampling
 from worldsim.sampling.open_loop import ReferenceStream
@@ -62,6 +62,7 @@ class BenchConfig:
         sampling: Overrides of the world's sampling recipe for the timed rows (``steps`` comes from ``steps``);
             e.g. ``{"guidance": {"scale": 1}}`` times the unguided step. The naive path runs the same recipe at
             ``naive_steps``.
+        precision: ``auto``, ``fp32`` or ``bf16`` (see :mod:`worldsim.runtime`).
         load: Busy processes kept running beside the benchmark (a laptop with other work on it; 1 keeps one of
             two cores busy).
     """
@@ -81,27 +82,18 @@ class BenchConfig:
     device: str = "auto"
     seed: int = 0
     sampling: dict[str, Any] = field(default_factory=dict)
+    precision: str = "auto"
     load: int = 0
 
 
 def machine() -> dict[str, Any]:
     """The CPU (model name, AVX-512/AMX), the torch threads and the device name of this run."""
-    flags: set[str] = set()
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-    except OSError:
-        pass
+    cpu = cpu_info()
     return {
-        "cpu": model,
+        "cpu": cpu["model"] or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
-        "avx512": "avx512f" in flags,
-        "amx_bf16": "amx_bf16" in flags,
+        "avx512": cpu["avx512"],
+        "amx_bf16": cpu["amx_bf16"],
         "threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
     }
@@ -253,10 +245,11 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
         for steps, spec, b in product(cfg.steps, cfg.lookahead, cfg.batch):
             context = rng.integers(0, 256, (b, c.context_len, h, w, 3), dtype=np.uint8)
             acts = action_stream(cfg.frames + cfg.warmup, len(world.schema), cfg.hold_mean, cfg.seed)
-            sim = Simulator(world, b, replace(recipe, steps=steps), lookahead=spec, backend=runner, seed=cfg.seed)
+            sim = Simulator(world, b, replace(recipe, steps=steps), spec, runner, cfg.seed, precision=cfg.precision)
             res = _time_stream(sim, context, acts, cfg.warmup)
             res["speedup_vs_naive"] = round(res["fps"] / naive[b]["fps"], 1)
             res["gflops"] = round(res["fps"] * sum(flops[steps].values()), 1)  # achieved (speculation included)
+            res["precision"] = "bf16" if sim.bf16 else "fp32"
             rows.append({"backend": backend, "steps": steps, "lookahead": spec, "batch": b, **res})
             log.info("%s", rows[-1])
     return {

@@ -33,7 +33,7 @@ from worldsim.actions import ActionSchema
 from worldsim.assets import resolve_world
 from worldsim.device import resolve_device, synchronize, torch_threads
 from worldsim.errors import InvalidAction
-from worldsim.runtime import compute_threads
+from worldsim.runtime import compute_threads, generation_bf16
 from worldsim.sampling.backends import EagerBackend, make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
 from worldsim.sampling.config import SamplingConfig, SamplingOverrides, resolve_sampling
@@ -71,7 +71,12 @@ def _generating(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def run(self: Simulator, *args: Any, **kwargs: Any) -> T:
-        with torch.no_grad(), torch_threads(self.threads if self.world.device.type == "cpu" else 0):
+        device = self.world.device.type
+        with (
+            torch.no_grad(),
+            torch_threads(self.threads if device == "cpu" else 0),
+            torch.autocast(device, dtype=torch.bfloat16, enabled=self.bf16),
+        ):
             return method(self, *args, **kwargs)
 
     return run
@@ -94,6 +99,8 @@ class Simulator:
         threads: CPU threads for generation (default: :func:`worldsim.runtime.compute_threads`, 1 unless
             ``WORLDSIM_THREADS`` or ``OMP_NUM_THREADS`` say otherwise). Torch work runs with them and the caller's
             count is restored after each call.
+        precision: ``auto`` (bf16 autocast for 8 or more streams on a CPU with AMX-BF16, else fp32), ``fp32`` or
+            ``bf16``; see :mod:`worldsim.runtime`.
     """
 
     def __init__(
@@ -108,6 +115,7 @@ class Simulator:
         cache_dir: str | Path | None = None,
         name: str | None = None,
         threads: int | None = None,
+        precision: str = "auto",
     ) -> None:
         if num_streams < 1:
             raise ValueError(f"num_streams must be >= 1, got {num_streams}")
@@ -115,6 +123,7 @@ class Simulator:
         self.name = name or world.schema.world
         recipe = resolve_sampling(world.sampling, sampling)
         self.threads = compute_threads(threads)
+        self.bf16 = generation_bf16(precision, world.device.type, num_streams)
         self.backend = make_backend(world.dynamics, backend, cache_dir, self.threads)
         self.generator = torch.Generator()
         self.seed(seed)
