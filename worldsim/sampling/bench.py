@@ -144,7 +144,7 @@ def busy_cores(n: int) -> Iterator[None]:
             p.wait()
 
 
-def _world(cfg: BenchConfig, device: torch.device) -> tuple[WorldModel, str]:
+def bench_world(cfg: BenchConfig, device: torch.device) -> tuple[WorldModel, str]:
     """The world benchmarked (a shipped or given world, or random weights of a preset) and its description."""
     if cfg.world:
         from worldsim.assets import resolve_world
@@ -218,7 +218,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
 
 def _run(cfg: BenchConfig) -> dict[str, Any]:
     device = resolve_device(cfg.device)
-    world, what = _world(cfg, device)
+    world, what = bench_world(cfg, device)
     recipe = resolve_sampling(world.sampling, cfg.sampling, where="bench sampling")
     c = world.dynamics.cfg
     h, w = world.resolution
