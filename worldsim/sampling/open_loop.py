@@ -23,6 +23,7 @@ def open_loop(
     seed: int = 0,
     progress: bool = False,
     cached: bool = True,
+    precision: str = "fp32",
 ) -> dict[str, np.ndarray]:
     """Generate ``T`` frames per stream following ``actions``, through :class:`Simulator` (eager).
 
@@ -35,13 +36,15 @@ def open_loop(
         seed: Seed of all sampling noise.
         progress: Show a progress bar over frames.
         cached: Use the Simulator (fast); False uses the reference sampler that recomputes the whole window.
+        precision: The Simulator's precision; fp32 by default, so evaluation numbers do not depend on how many
+            windows are generated together (``auto`` would switch to bf16 from 8 streams on AMX CPUs).
 
     Returns:
         ``frames`` uint8 ``(B, T, H, W, 3)``, ``reward`` ``(B, T)``, ``term_prob`` ``(B, T)``.
     """
     actions = np.asarray(actions)
     if cached:
-        stream: Simulator | ReferenceStream = Simulator(world, len(actions), sampling, seed=seed)
+        stream: Simulator | ReferenceStream = Simulator(world, len(actions), sampling, seed=seed, precision=precision)
     else:
         stream = ReferenceStream(world, sampling, seed)
     stream.reset(np.asarray(context_frames), np.asarray(context_actions))
