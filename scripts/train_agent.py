@@ -4,6 +4,10 @@ Stages (each resumable; re-running the same command continues where it stopped):
 
 1. ``model``: PPO (stable-baselines3, CNN policy) on ``gym.make_vec("WorldSim-v0", num_envs=N)`` (one batched
    model call per step), with checkpoints every ``--checkpoint-every`` env steps.
+
+Agents and checkpoints are WorldSim agent files (``agent.safetensors``: weights plus a JSON description, see
+:mod:`worldsim.rl.agent_file`), never stable-baselines3 zips, which are unpickled on load and so can run code. A
+zip is evaluated only with ``--trust-pickle``.
 2. ``real`` (optional, ``--real-steps``): the same PPO with the same budget in the real simulator
    (``WorldSimReal-v0``, identical spaces), the reference of the normalised score.
 3. ``eval``: random, scripted (where the world has one), the model-trained and the real-trained agent on the
@@ -77,8 +81,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also score the model-trained agent on real frames passed through the world's codec",
     )
-    p.add_argument("--model-agent", nargs="+", help="evaluate these agent files instead of OUT/model/agent.zip")
-    p.add_argument("--real-agent", nargs="+", help="evaluate these agent files instead of OUT/real/agent.zip")
+    p.add_argument("--model-agent", nargs="+", help="evaluate these agent files instead of OUT/model/agent.safetensors")
+    p.add_argument("--real-agent", nargs="+", help="evaluate these agent files instead of OUT/real/agent.safetensors")
+    p.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow stable-baselines3 .zip agents in --model-agent/--real-agent (unpickling them can run code)",
+    )
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -120,46 +129,55 @@ def real_env(args: argparse.Namespace, world: str):
 def train(args: argparse.Namespace, env, out: Path, total: int) -> dict:
     """PPO for ``total`` env steps in ``env``, resuming from the newest checkpoint in ``out/checkpoints``."""
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.logger import configure
 
+    from worldsim.rl.agent_file import resume_agent, save_agent
+
     out.mkdir(parents=True, exist_ok=True)
-    final = out / "agent.zip"
+    final = out / "agent.safetensors"
     done = _budget(out)
     if final.exists() and done.get("env_steps", 0) >= total:
         print(f"{final} has {done['env_steps']} steps: skipping training")
         return done
-    ckpts = sorted((out / "checkpoints").glob("agent_*_steps.zip"), key=lambda p: int(p.stem.split("_")[1]))
+    ckpts = sorted((out / "checkpoints").glob("agent_*_steps.safetensors"), key=lambda p: int(p.stem.split("_")[1]))
     if final.exists():  # a finished shorter run: continue it to the new total
         ckpts.append(final)
     device = "cuda" if args.device in ("auto", "cuda") and _cuda() else "cpu"
-    if ckpts:
-        agent = PPO.load(ckpts[-1], env=env, device=device)
+    agent = PPO(
+        "CnnPolicy",
+        env,
+        n_steps=args.n_steps,
+        batch_size=args.batch_size,
+        n_epochs=args.epochs,
+        learning_rate=args.lr,
+        ent_coef=args.ent_coef,
+        gamma=args.gamma,
+        gae_lambda=0.95,
+        clip_range=0.2,
+        seed=args.seed,
+        device=device,
+        verbose=0,
+    )
+    if ckpts:  # our own agent file: weights, optimiser state and step count, no unpickling
+        resume_agent(agent, ckpts[-1])
         print(f"resuming from {ckpts[-1]} ({agent.num_timesteps} steps)")
-    else:
-        agent = PPO(
-            "CnnPolicy",
-            env,
-            n_steps=args.n_steps,
-            batch_size=args.batch_size,
-            n_epochs=args.epochs,
-            learning_rate=args.lr,
-            ent_coef=args.ent_coef,
-            gamma=args.gamma,
-            gae_lambda=0.95,
-            clip_range=0.2,
-            seed=args.seed,
-            device=device,
-            verbose=0,
-        )
     agent.set_logger(configure(str(out), ["stdout", "csv", "tensorboard"]))
     every = max(1, args.checkpoint_every // env.num_envs)
-    callback = CheckpointCallback(every, str(out / "checkpoints"), name_prefix="agent")
+
+    class Checkpoint(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.n_calls % every == 0:
+                path = out / "checkpoints" / f"agent_{self.num_timesteps}_steps.safetensors"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                save_agent(path, self.model, with_optimizer=True)
+            return True
+
     start_steps, t0 = agent.num_timesteps, time.perf_counter()
     remaining = total - agent.num_timesteps
-    agent.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=not ckpts, progress_bar=False)
+    agent.learn(total_timesteps=remaining, callback=Checkpoint(), reset_num_timesteps=not ckpts, progress_bar=False)
     seconds = time.perf_counter() - t0
-    agent.save(final)
+    save_agent(final, agent, with_optimizer=True)
     steps = agent.num_timesteps - start_steps
     stats = {
         "env_steps": agent.num_timesteps,
@@ -177,8 +195,6 @@ def train(args: argparse.Namespace, env, out: Path, total: int) -> dict:
 
 def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
     """Every available policy on the same real episodes; the table as markdown and JSON."""
-    from stable_baselines3 import PPO
-
     from worldsim.errors import CheckpointError
     from worldsim.policies.base import available_policies
     from worldsim.rl.evaluate import CodecFiltered, PolicyActor, RandomActor, evaluate, normalised_score
@@ -193,13 +209,13 @@ def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
     budgets = {sub: _budget(out / sub) for sub in ("model", "real")}
     for sub, title in (("model", MODEL_LABEL), ("real", REAL_LABEL)):
         chosen = getattr(args, f"{sub}_agent")
-        paths = [Path(c) for c in chosen] if chosen else [out / sub / "agent.zip"]
+        paths = [Path(c) for c in chosen] if chosen else [out / sub / "agent.safetensors"]
         for path in paths:
             if not path.exists():
                 if chosen:
-                    raise CheckpointError(f"{path}: agent not found; pass an agent .zip written by this script")
+                    raise CheckpointError(f"{path}: agent not found; pass an agent file written by this script")
                 continue
-            agent = PPO.load(path, device="cpu")
+            agent = _load_agent(path, args.trust_pickle)
             steps = int(agent.num_timesteps)
             name = f"{title}, {steps:,} steps" if len(paths) > 1 else title
             for mode in modes:
@@ -226,6 +242,18 @@ def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
     atomic_write_bytes(out / "results.md", table.encode())
     print(table)
     return results
+
+
+def _load_agent(path: Path, trust_pickle: bool):
+    """An agent file; a stable-baselines3 zip only with --trust-pickle (converted, then loaded like the others)."""
+    import tempfile
+
+    from worldsim.rl.agent_file import convert_sb3_zip, load_agent_file
+
+    if path.suffix != ".zip":
+        return load_agent_file(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_agent_file(convert_sb3_zip(path, Path(tmp) / "agent.safetensors", trust=trust_pickle))
 
 
 def _budget(run: Path) -> dict:

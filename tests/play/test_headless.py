@@ -42,15 +42,16 @@ def test_cli_errors_are_one_line(tiny_world, tmp_path, capsys):
 
 
 def test_agent_file_needs_stable_baselines3(tmp_path, monkeypatch):
-    f = tmp_path / "agent.zip"
-    f.write_bytes(b"PK")
+    from worldsim.checkpoint import save_checkpoint
+
+    f = tmp_path / "agent.safetensors"
+    save_checkpoint(f, {}, kind="agent", policy_class="ActorCriticCnnPolicy")
     monkeypatch.setitem(sys.modules, "stable_baselines3", None)
     with pytest.raises(DependencyNotInstalled, match=r"pip install -e '\.\[rl\]'"):
         load_agent(f, world_class("toy").schema, (64, 64))
 
 
-def test_agent_file_plays(make_session, tmp_path):
-    sb3 = pytest.importorskip("stable_baselines3")
+def _frames_env():
     import gymnasium as gym
     import numpy as np
 
@@ -64,10 +65,52 @@ def test_agent_file_plays(make_session, tmp_path):
         def step(self, a):
             return np.zeros((64, 64, 6), np.uint8), 0.0, True, False, {}
 
-    sb3.PPO("CnnPolicy", Frames(), n_steps=8, batch_size=8, seed=0).save(tmp_path / "agent.zip")
-    s = make_session(policy=str(tmp_path / "agent.zip"))
-    assert s.controller_name == "agent:agent.zip"
-    assert s.controllers.active.stack == 2  # SB3 saved it channel-first (VecTransposeImage): 6x64x64
+    return Frames()
+
+
+def test_agent_file_plays_without_pickle(make_session, tmp_path):
+    sb3 = pytest.importorskip("stable_baselines3")
+    import numpy as np
+
+    from worldsim.rl.agent_file import load_agent_file, save_agent
+
+    trained = sb3.PPO("CnnPolicy", _frames_env(), n_steps=8, batch_size=8, seed=0)
+    save_agent(tmp_path / "agent.safetensors", trained)
+    loaded = load_agent_file(tmp_path / "agent.safetensors")
+    obs = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 6), dtype=np.uint8)
+    assert np.array_equal(loaded.predict(obs, True)[0], trained.predict(obs, deterministic=True)[0])
+    s = make_session(policy=str(tmp_path / "agent.safetensors"))
+    assert s.controller_name == "agent:agent.safetensors"
+    assert s.controllers.active.stack == 2  # SB3 keeps it channel-first (VecTransposeImage): 6x64x64
     for _ in range(3):
         assert s.update()
     assert s.frames == 3
+
+
+def test_a_crafted_agent_zip_runs_no_code(tmp_path, capsys, tiny_world):
+    import pickle
+    import zipfile
+
+    from worldsim.cli import main
+
+    marker = tmp_path / "pwned"
+
+    class Payload:  # what a hostile file holds: unpickling it calls os.system
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "agent.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("data", "{}")
+        z.writestr("policy.optimizer.pth", pickle.dumps(Payload()))
+        z.writestr("pytorch_variables.pth", pickle.dumps(Payload()))
+    actions = tmp_path / "a.txt"
+    actions.write_text("up,3\n")
+    args = ["play", str(tiny_world / "world.safetensors"), "--headless", "--actions", str(actions), "--policy",
+            str(evil), "--backend", "eager", "--out", str(tmp_path / "v.mp4")]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unpickled" in err and "--trust-pickle" in err
+    assert not marker.exists()

@@ -17,7 +17,7 @@ EPILOG = """examples:
   worldsim play runs/carracing/world.safetensors --steps 2 --speculative 2
   worldsim play --side-by-side                     the real simulator beside it, driven by the same keys
   worldsim play --policy scripted                  watch the scripted driver (it steers the real simulator)
-  worldsim play --policy runs/agent/model/agent.zip   watch a trained agent (scripts/train_agent.py)
+  worldsim play --policy runs/agent/model/agent.safetensors   watch a trained agent (scripts/train_agent.py)
   worldsim play --replay data/carracing:3          replay episode 3 of a dataset next to the recording
   worldsim play --keys my_keys.yaml --record runs/session1
   worldsim play --headless --actions drive.txt --out video.mp4   no display: video + timings JSON

@@ -39,7 +39,9 @@ class PlayConfig:
         scale: Window pixels per model pixel.
         fps: Target frame rate (default: the world's).
         keys: Key rebinding file (YAML or TOML).
-        policy: Policy name (``random``, ``scripted``) or agent file (``.zip``) for the policy controller.
+        policy: Policy name (``random``, ``scripted``) or agent file (``agent.safetensors``) for the policy
+            controller.
+        trust_pickle: Allow a stable-baselines3 ``.zip`` agent, which is unpickled and so can run code from the file.
         replay: ``DATASET_DIR:EPISODE`` or an action file to replay.
         side_by_side: Show the real simulator (or the replayed recording) beside the learned world.
         record: Start recording at once into this directory.
@@ -61,6 +63,7 @@ class PlayConfig:
     fps: float | None = None
     keys: str | None = None
     policy: str | None = None
+    trust_pickle: bool = False
     replay: str | None = None
     side_by_side: bool = False
     record: str | None = None
@@ -112,7 +115,7 @@ def build_session(cfg: PlayConfig, keyboard: bool = True) -> PlaySession:
     context = int(sim.starts.frames.shape[1]) if sim.starts is not None else sim.context_frames
     real = real_world_name(schema)
     policy: Controller = (
-        make_policy_controller(cfg.policy, schema.world, schema, res, cfg.seed)
+        make_policy_controller(cfg.policy, schema.world, schema, res, cfg.seed, cfg.trust_pickle)
         if cfg.policy
         else PolicyController("random", schema.world, schema, cfg.seed)
     )

@@ -7,12 +7,14 @@ it has nothing left to play (a replay that ran out).
 Policies from :mod:`worldsim.policies` that work on any world (``random``) act in the learned world directly. The
 scripted ones (``scripted``) steer by reading the real simulator's internal state (track, car body, RAM),
 so in play they drive the real simulator shown side by side, and the learned world follows the same
-actions. Agent files (stable-baselines3 ``.zip``, from ``scripts/train_agent.py``) act on generated frames.
+actions. Agent files (``agent.safetensors`` from ``scripts/train_agent.py``; never unpickled) act on generated
+frames.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from worldsim.actions import ActionSchema
-from worldsim.errors import CheckpointError, ConfigError, DatasetError, DependencyNotInstalled
+from worldsim.errors import CheckpointError, ConfigError, DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -181,31 +183,35 @@ def _observation_layout(shape: tuple[int, ...], resolution: tuple[int, int], lab
     )
 
 
-def load_agent(path: str | Path, schema: ActionSchema, resolution: tuple[int, int]) -> AgentController:
-    """Load a stable-baselines3 agent file (PPO, A2C or DQN ``.zip``) as a controller.
+def load_agent(
+    path: str | Path, schema: ActionSchema, resolution: tuple[int, int], trust_pickle: bool = False
+) -> AgentController:
+    """Load an agent file (``agent.safetensors`` from ``scripts/train_agent.py``) as a controller.
+
+    A stable-baselines3 ``.zip`` is unpickled to load, which runs code from the file: it is opened only with
+    ``trust_pickle`` (``--trust-pickle``), an explicit statement that the file is trusted.
 
     Raises:
         DependencyNotInstalled: stable-baselines3 is missing (with the install command).
         CheckpointError: the file is missing, unreadable, or made for other actions or frames.
+        ConfigError: a ``.zip`` without ``trust_pickle``.
     """
+    from worldsim.rl.agent_file import convert_sb3_zip, load_agent_file
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: agent file not found; train one with scripts/train_agent.py")
-    try:
-        import stable_baselines3 as sb3
-    except ImportError:
-        raise DependencyNotInstalled(
-            f"{path}: playing an agent file needs stable-baselines3: pip install -e '.[rl]'"
-        ) from None
-    errors = []
-    for algo in ("PPO", "A2C", "DQN"):
-        try:
-            model = getattr(sb3, algo).load(str(path), device="cpu")
-            break
-        except Exception as e:  # noqa: BLE001 - each algorithm refuses the others' files differently
-            errors.append(f"{algo}: {e}")
+    if path.suffix == ".zip":
+        if not trust_pickle:
+            raise ConfigError(
+                f"{path}: a stable-baselines3 zip is unpickled to load, which runs code from the file; play the "
+                "agent.safetensors that scripts/train_agent.py writes, convert the zip once with "
+                "`python scripts/convert_agent.py ZIP --trust-pickle`, or pass --trust-pickle if you trust it"
+            )
+        with tempfile.TemporaryDirectory() as tmp:
+            model = load_agent_file(convert_sb3_zip(path, Path(tmp) / "agent.safetensors", trust=True))
     else:
-        raise CheckpointError(f"{path}: not a stable-baselines3 PPO/A2C/DQN file ({errors[0]})")
+        model = load_agent_file(path)
     n = getattr(model.action_space, "n", None)
     if n != len(schema):
         raise CheckpointError(
@@ -267,11 +273,16 @@ class ControllerSet:
 
 
 def make_policy_controller(
-    spec: str, world: str, schema: ActionSchema, resolution: tuple[int, int], seed: int = 0
+    spec: str,
+    world: str,
+    schema: ActionSchema,
+    resolution: tuple[int, int],
+    seed: int = 0,
+    trust_pickle: bool = False,
 ) -> Controller:
-    """``spec`` is a policy name (``random``, ``scripted``) or an agent file (``.zip``)."""
-    if spec.endswith(".zip") or Path(spec).is_file():
-        return load_agent(spec, schema, resolution)
+    """``spec`` is a policy name (``random``, ``scripted``) or an agent file (see :func:`load_agent`)."""
+    if spec.endswith((".safetensors", ".zip")) or Path(spec).is_file():
+        return load_agent(spec, schema, resolution, trust_pickle)
     from worldsim.policies.base import POLICIES
 
     if spec in POLICIES and world not in POLICIES[spec] and "*" not in POLICIES[spec]:
