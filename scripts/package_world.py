@@ -13,14 +13,17 @@ from validation episodes) and, with ``--teacher``, ``teacher.safetensors``. Refu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import sys
 from pathlib import Path
 
 from worldsim.assets import assets_dir
+from worldsim.checkpoint import CHECKSUMS_FILE
 from worldsim.config import apply_overrides, read_config_file
 from worldsim.data.dataset import Dataset
 from worldsim.errors import Error
+from worldsim.io import atomic_write_json
 from worldsim.sampling.config import resolve_sampling
 from worldsim.starts import StartStates
 from worldsim.world_model import WorldModel
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out / (name + ".tmp")
         shutil.copyfile(src, tmp)
         tmp.replace(out / name)
+    # What ships is what loads: the SHA-256 of every file, checked on load (worldsim.checkpoint).
+    sums = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(out.glob("*.safetensors"))}
+    atomic_write_json(out / CHECKSUMS_FILE, sums)
     sizes = {p: p.stat().st_size / 2**20 for p in Path(args.out).rglob("*") if p.is_file()}
     for path, mb in sorted(sizes.items()):
         print(f"{mb:7.1f} MB  {path}")

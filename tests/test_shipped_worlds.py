@@ -48,3 +48,20 @@ def test_shipped_sampling_defaults_are_the_ones_its_ship_recipe_records(name):
     shipped = WorldModel.load(assets_dir() / name / "world.safetensors").sampling
     recorded = resolve_sampling(shipped, read_config_file(recipe) if recipe.is_file() else {}, where=str(recipe))
     assert to_dict(shipped) == to_dict(recorded), f"{name}: the shipped recipe is not the one {recipe} records"
+
+
+@pytest.mark.parametrize("name", WORLDS)
+def test_a_flipped_bit_in_a_shipped_world_is_caught_at_load(name, tmp_path):
+    import shutil
+
+    from worldsim.errors import CheckpointError
+
+    src = assets_dir() / name
+    WorldModel.load(src / "world.safetensors")  # the shipped bytes match checksums.json
+    for f in ("world.safetensors", "checksums.json"):
+        shutil.copy(src / f, tmp_path / f)
+    data = bytearray((tmp_path / "world.safetensors").read_bytes())
+    data[-1000] ^= 0x40  # one exponent-ish bit deep in the tensor data
+    (tmp_path / "world.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match its SHA-256"):
+        WorldModel.load(tmp_path / "world.safetensors")

@@ -3,11 +3,17 @@
 Every file holds tensors plus JSON metadata: ``format``, ``kind`` (``codec``, ``dynamics``, ``idm``,
 ``train_state``), the model ``config`` and, where relevant, the world's ``action_schema``. Files are
 written atomically and never unpickled; optimizer state is flattened into tensors plus JSON.
+
+Integrity: every file written here records the CRC-32 of its tensor data (``data_crc32``), checked on load, so a
+flipped bit anywhere in the weights is an error naming the file instead of a world that silently produces NaN.
+Files shipped before that (``assets/``) are covered by a ``checksums.json`` beside them (SHA-256 of each file).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +28,42 @@ from worldsim.io import atomic_write_bytes
 CHECKPOINT_FORMAT = "worldsim-checkpoint/1"
 
 
+#: File that lists the SHA-256 of files in its folder (``{"world.safetensors": "ab12..."}``), checked on load.
+CHECKSUMS_FILE = "checksums.json"
+
+
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: str, **metadata: Any) -> None:
-    """Atomically write ``tensors`` with ``kind`` and JSON-encoded ``metadata`` values."""
+    """Atomically write ``tensors`` with ``kind``, JSON-encoded ``metadata`` values and the data's CRC-32."""
     meta = {"format": CHECKPOINT_FORMAT, "kind": kind}
     meta.update({k: json.dumps(v) for k, v in metadata.items()})
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    # The data section's layout does not depend on the metadata, so its checksum can go into the header.
+    meta["data_crc32"] = str(zlib.crc32(_data_section(st_save(flat, metadata=meta))))
     atomic_write_bytes(path, st_save(flat, metadata=meta))
+
+
+def _data_section(data: bytes) -> memoryview:
+    header_len = int.from_bytes(data[:8], "little")
+    return memoryview(data)[8 + header_len :]
+
+
+def _verify(path: Path, data: bytes, raw_meta: dict[str, str]) -> None:
+    """Raise :class:`CheckpointError` if the file's recorded checksums do not match its bytes."""
+    recorded = raw_meta.get("data_crc32")
+    if recorded is not None and str(zlib.crc32(_data_section(data))) != recorded:
+        raise CheckpointError(
+            f"{path}: its tensor data does not match its checksum (the file is damaged); re-download or retrain it"
+        )
+    sums = path.parent / CHECKSUMS_FILE
+    if recorded is None and sums.is_file():
+        try:
+            expected = json.loads(sums.read_text()).get(path.name)
+        except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+            raise CheckpointError(f"{sums}: not a JSON mapping of file names to SHA-256 sums") from None
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise CheckpointError(
+                f"{path}: does not match its SHA-256 in {sums} (the file is damaged); restore it (git checkout)"
+            )
 
 
 def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -50,10 +86,13 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> tuple[dict[str
         ) from None
     if raw_meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a WorldSim checkpoint (format {raw_meta.get('format')!r})")
+    _verify(path, data, raw_meta)
     if kind is not None and raw_meta.get("kind") != kind:
         raise CheckpointError(f"{path}: is a {raw_meta.get('kind')!r} checkpoint, expected a {kind!r} one")
     meta: dict[str, Any] = {}
     for k, v in raw_meta.items():
+        if k == "data_crc32":  # a property of this file's bytes, not of the model: verified above, not carried on
+            continue
         try:
             meta[k] = json.loads(v) if k not in ("format", "kind") else v
         except json.JSONDecodeError:

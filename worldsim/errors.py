@@ -37,6 +37,10 @@ class CheckpointError(Error):
     """A checkpoint file is missing, corrupt or incompatible."""
 
 
+class GenerationError(Error):
+    """A world produced values that are not finite (damaged weights, or a context far outside its data)."""
+
+
 class DependencyNotInstalled(Error, ImportError):
     """An optional dependency is missing; the message carries the install command."""
 

@@ -106,6 +106,12 @@ class WorldModel(torch.nn.Module):
             sampling, beside = sampling_from_file(meta.get("sampling", {}), where=f"{path} sampling")
         except (KeyError, ValueError) as e:
             raise CheckpointError(f"{path}: incomplete metadata ({e}); the file was not written by WorldSim") from None
+        bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+        if bad:
+            raise CheckpointError(
+                f"{path}: {len(bad)} tensor(s) hold NaN or infinite values ({', '.join(bad[:3])}); the file is "
+                "damaged or its training diverged: use another copy or retrain"
+            )
         codec, dynamics = FrameCodec(codec_cfg), DynamicsTransformer(dyn_cfg)
         load_module(codec, tensors, "codec.", path)
         load_module(dynamics, tensors, "dynamics.", path)

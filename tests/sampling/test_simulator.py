@@ -108,3 +108,23 @@ def test_starts_round_trip(tiny_world, tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="bad.safetensors: corrupt"):
         StartStates.load(tmp_path / "bad.safetensors")
+
+
+def test_non_finite_weights_are_refused_at_load_and_non_finite_frames_at_step(tiny_world, tmp_path):
+    import pytest
+    import torch
+
+    from worldsim.errors import CheckpointError, GenerationError
+    from worldsim.starts import StartStates
+    from worldsim.world_model import WorldModel
+
+    world = WorldModel.load(tiny_world / "world.safetensors")
+    with torch.no_grad():
+        world.dynamics.final.linear.bias[0] = float("nan")  # damaged in memory: the file itself is fine
+    sim = Simulator(world, 2, starts=StartStates.load(tiny_world / "starts.safetensors"))
+    sim.reset_from_starts(seed=0)
+    with pytest.raises(GenerationError, match=r"NaN or infinite values in stream\(s\) \[0, 1\]"):
+        sim.step(0)
+    world.save(tmp_path / "nan.safetensors")  # a file written with NaN weights (its checksum is right)
+    with pytest.raises(CheckpointError, match="hold NaN or infinite values"):
+        WorldModel.load(tmp_path / "nan.safetensors")

@@ -212,3 +212,21 @@ def test_a_world_grows_deeper_from_its_teacher(toy, tmp_path):
         train(_cfg(toy, tmp_path / "shrunk", init_from=str(path), model_overrides={"depth": 1}), progress=False)
     with pytest.raises(CheckpointError, match="only depth may change"):
         train(_cfg(toy, tmp_path / "wider", init_from=str(path), model_overrides={"dim": 96}), progress=False)
+
+
+def test_a_flipped_bit_anywhere_in_a_saved_world_is_caught_at_load(toy, tmp_path):
+    from worldsim.errors import CheckpointError
+
+    train(_cfg(toy, tmp_path / "run", steps=2), progress=False)
+    path = tmp_path / "run" / "world.safetensors"
+    clean = path.read_bytes()
+    header = 8 + int.from_bytes(clean[:8], "little")
+    rng = np.random.default_rng(0)
+    for offset in rng.integers(header, len(clean), 5):  # five places in the tensor data
+        data = bytearray(clean)
+        data[offset] ^= 1 << int(rng.integers(8))
+        path.write_bytes(bytes(data))
+        with pytest.raises(CheckpointError, match="does not match its checksum"):
+            WorldModel.load(path)
+    path.write_bytes(clean)
+    WorldModel.load(path)

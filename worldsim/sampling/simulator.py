@@ -33,7 +33,7 @@ import torch
 from worldsim.actions import ActionSchema
 from worldsim.assets import resolve_world
 from worldsim.device import resolve_device, synchronize, torch_threads
-from worldsim.errors import InvalidAction
+from worldsim.errors import GenerationError, InvalidAction
 from worldsim.runtime import compute_threads, generation_bf16
 from worldsim.sampling.backends import EagerBackend, make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
@@ -281,6 +281,7 @@ class Simulator:
         dev = self.world.device
         t0 = time.perf_counter()
         self.state, out = self.sampler.step(self.state, ids)
+        self._check_finite(out)
         synchronize(dev)
         t1 = time.perf_counter()
         frames = self.display.show(out["latent"]).copy()
@@ -314,6 +315,21 @@ class Simulator:
         seconds = time.perf_counter() - t0
         log.info("warm-up (%s backend) took %.2f s", self.backend.name, seconds)
         return seconds
+
+    def _check_finite(self, out: dict[str, torch.Tensor]) -> None:
+        """Raise :class:`GenerationError` if any stream's new frame, reward or termination is not finite.
+
+        A world whose weights were damaged in memory, or that is driven far outside its data, would otherwise show
+        a frozen picture and NaN rewards forever (a Gym episode never ends: ``nan > 0.5`` is false).
+        """
+        values = (out["latent"].flatten(1), out["reward"][:, None], out["term_prob"][:, None])
+        finite = torch.cat([torch.isfinite(v).all(1, keepdim=True) for v in values], 1).all(1)
+        if not bool(finite.all()):
+            streams = torch.nonzero(~finite).flatten().tolist()
+            raise GenerationError(
+                f"world {self.name!r} produced NaN or infinite values in stream(s) {streams[:8]}: its weights are "
+                "damaged or the context is far outside its data; reload the world and reset those streams"
+            )
 
     def _drop_speculation(self) -> None:
         if self.state is not None:
