@@ -70,3 +70,20 @@ def test_options_generated_from_a_config_take_its_defaults_and_docstrings():
         p.parse_args(["--scale", "big"])
     text = p.format_help()
     assert "--save-dir" in text and "(default: worldsim-play)" in text and "(default: None)" not in text
+
+
+def test_os_errors_are_one_line(tmp_path, capsys):
+    import os
+
+    if os.geteuid() == 0:  # root writes through permissions: use a path under a file instead
+        out = tmp_path / "file"
+        out.write_text("x")
+        target = out / "data"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        target = ro / "data"
+    assert main(["collect", "toy", "--frames", "10", "--out", str(target), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and str(target.parent) in err

@@ -6,7 +6,7 @@ import pytest
 # Every module whose docstrings hold runnable examples (tests/test_doctests.py fails on a module with none).
 MODULES = ["worldsim.sources", "worldsim.sources.base", "worldsim.codec", "worldsim.codec.autoencoder",
            "worldsim.metrics", "worldsim.sampling.config", "worldsim.sampling.simulator", "worldsim.envs.learned",
-           "worldsim.envs.vector", "worldsim.envs.real"]  # fmt: skip
+           "worldsim.envs.vector", "worldsim.envs.real", "worldsim.safe_yaml"]  # fmt: skip
 
 
 @pytest.mark.parametrize("module", MODULES)

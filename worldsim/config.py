@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import tomllib
-import yaml
 
+from worldsim import safe_yaml
 from worldsim.errors import ConfigError, unknown_name
 
 T = TypeVar("T")
@@ -134,16 +134,16 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    try:
-        if path.suffix == ".toml":
-            data = tomllib.loads(path.read_text())
-        elif path.suffix in (".yaml", ".yml", ".json"):
-            data = yaml.safe_load(path.read_text()) or {}
-        else:
-            raise ConfigError(f"{path}: unknown config format; use .yaml, .yml or .toml")
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as e:
-        msg = str(e).replace("\n", " ")
-        raise ConfigError(f"{path}: not valid {path.suffix[1:].upper()}: {msg}") from None
+    if path.suffix not in (".toml", ".yaml", ".yml", ".json"):
+        raise ConfigError(f"{path}: unknown config format; use .yaml, .yml or .toml")
+    text = safe_yaml.read_text(path)  # size and encoding checked for TOML too
+    if path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {str(e).replace(chr(10), ' ')}") from None
+    else:
+        data = safe_yaml.load(text, path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys")
     return data
@@ -162,7 +162,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
-        node[parts[-1]] = yaml.safe_load(value) if value else value
+        node[parts[-1]] = safe_yaml.load(value, f"override {item!r}") if value else value
     return data
 
 

@@ -102,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     except Error as e:
         print(f"worldsim {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # read-only or full output directories, missing paths: one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(
+            f"worldsim {args.command}: error: {where}{e.strerror or e}; check that the path exists and is writable "
+            "and that the disk has room",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(
             f"worldsim {args.command}: interrupted; finished work is saved, re-run the same command to resume",

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from worldsim import safe_yaml
 from worldsim.actions import ActionSchema
 from worldsim.errors import ConfigError, InvalidAction
 
@@ -63,10 +64,7 @@ def _read_text(path: Path) -> list[tuple[int, str, int]]:
 
 
 def _read_yaml(path: Path) -> list[tuple[int, str, int]]:
-    try:
-        root = yaml.compose(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {str(e).replace(chr(10), ' ')}") from None
+    root = safe_yaml.compose(safe_yaml.read_text(path), path)
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from worldsim import safe_yaml
 from worldsim.errors import ConfigError
 
 
@@ -61,14 +62,11 @@ def load_located(path: str | Path) -> Located:
     if not path.is_file():
         raise ConfigError(f"{path}: scenario file not found")
     try:
-        node = yaml.compose(path.read_text(), Loader=yaml.SafeLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(e, "problem", None) or str(e).replace("\n", " ")
-        raise ConfigError(f"{where}: not valid YAML ({problem}); check the indentation and quoting there") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file; a scenario is a YAML file") from None
+        node = safe_yaml.compose(safe_yaml.read_text(path), path)
+    except ConfigError as e:
+        if "not a UTF-8 text file" in str(e):
+            raise ConfigError(f"{path}: not a text file; a scenario is a YAML file") from None
+        raise
     if node is None:
         raise ConfigError(f"{path}: the file is empty; see docs/scenarios.md for the format")
     return _convert(node, path, yaml.SafeLoader(""))

@@ -32,7 +32,7 @@ from worldsim.checkpoint import (
     unwrap,
 )
 from worldsim.codec.autoencoder import FrameCodec
-from worldsim.config import from_dict, to_dict
+from worldsim.config import from_dict, read_config_file, to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError
@@ -246,7 +246,7 @@ def _check_same_config(out: Path, cfg: TrainConfig) -> None:
     current = to_dict(cfg)
     if path.exists():
         # Through the dataclass, so fields added since the run started compare as their defaults.
-        old = to_dict(from_dict(TrainConfig, yaml.safe_load(path.read_text()) or {}, where=str(path)))
+        old = to_dict(from_dict(TrainConfig, read_config_file(path), where=str(path)))
         fixed = ("data", "model", "model_overrides", "window", "seed", "codec", "init_from", "objective")
         diff = [k for k in fixed if old.get(k) != current.get(k)]
         if diff:
