@@ -12,12 +12,17 @@ from worldsim.errors import ConfigError
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` -> ``cuda`` if available else ``cpu``; asking for CUDA where there is none is a :class:`ConfigError`."""
+    if not isinstance(name, str | torch.device):
+        raise ConfigError(f"device={name!r}: use 'auto', 'cpu' or 'cuda[:i]'")
     name = str(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} but CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not a device; use 'auto', 'cpu' or 'cuda[:i]'") from None
 
 
 def synchronize(device: torch.device) -> None:

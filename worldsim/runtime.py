@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from worldsim.errors import unknown_name
+from worldsim.errors import ConfigError, unknown_name
 
 #: Environment variable that sets the compute threads of every simulator in the process.
 THREADS_ENV = "WORLDSIM_THREADS"
@@ -59,8 +59,8 @@ def generation_bf16(precision: str, device_type: str, num_streams: int) -> bool:
 
     ``bf16`` always, ``fp32`` never, ``auto`` on a CPU with AMX-BF16 for :data:`BF16_MIN_STREAMS` streams or more.
     """
-    if precision not in PRECISIONS:
-        raise unknown_name("precision", precision, PRECISIONS)
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise unknown_name("precision", str(precision), PRECISIONS)
     if precision != "auto":
         return precision == "bf16"
     return device_type == "cpu" and cpu_info()["amx_bf16"] and num_streams >= BF16_MIN_STREAMS
@@ -68,8 +68,10 @@ def generation_bf16(precision: str, device_type: str, num_streams: int) -> bool:
 
 def compute_threads(requested: int | None = None) -> int:
     """Threads a simulator computes with: ``requested``, else ``WORLDSIM_THREADS``, else ``OMP_NUM_THREADS``, else 1."""
-    if requested:
-        return max(1, int(requested))
+    if requested is not None and requested != 0:
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise ConfigError(f"threads={requested!r}: CPU threads must be a whole number >= 1 (or None: the policy's)")
+        return requested
     for var in (THREADS_ENV, "OMP_NUM_THREADS"):
         value = os.environ.get(var, "").strip()
         if value.isdigit() and int(value) >= 1:

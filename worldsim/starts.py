@@ -73,7 +73,7 @@ class StartStates:
         tensors, meta = load_checkpoint(path, kind=STARTS_KIND)
         try:
             return cls(tensors["frames"].numpy(), tensors["actions"].numpy().astype(np.int64), _schema(meta))
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
             msg = f"{path}: invalid start states ({e}); regenerate them (scripts/package_world.py)"
             raise CheckpointError(msg) from None
 

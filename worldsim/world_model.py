@@ -16,7 +16,7 @@ from worldsim.actions import ActionSchema
 from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
 from worldsim.config import from_dict, to_dict
-from worldsim.errors import CheckpointError
+from worldsim.errors import CheckpointError, ConfigError
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer
 from worldsim.sampling.config import SamplingConfig, sampling_from_file
 
@@ -104,8 +104,10 @@ class WorldModel(torch.nn.Module):
             dyn_cfg = from_dict(DynamicsConfig, meta["dynamics_config"], where=f"{path} dynamics_config")
             schema = ActionSchema.from_dict(meta["action_schema"])
             sampling, beside = sampling_from_file(meta.get("sampling", {}), where=f"{path} sampling")
-        except (KeyError, ValueError) as e:
-            raise CheckpointError(f"{path}: incomplete metadata ({e}); the file was not written by WorldSim") from None
+        except (KeyError, ValueError, TypeError, AttributeError, ConfigError) as e:
+            raise CheckpointError(
+                f"{path}: damaged or incomplete metadata ({e}); use another copy or retrain"
+            ) from None
         bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
         if bad:
             raise CheckpointError(

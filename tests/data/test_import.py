@@ -73,6 +73,24 @@ def test_bad_csv_errors_name_file_and_line(tmp_path):
         import_recordings([video], tmp_path / "ds2", world_name="g", progress=False)
 
 
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [("3,up,nan,0", "reward 'nan' is not a finite number"), ("3,up,0,7", "terminated must be 0 or 1"),
+     ("x,up,0,0", "frame 'x' out of order")],
+)  # fmt: skip
+def test_import_refuses_values_a_dataset_cannot_hold(tmp_path, row, problem):
+    video, _, _ = _record(tmp_path, n=10)
+    csv = tmp_path / "rec.csv"
+    lines = csv.read_text().splitlines()
+    lines[0], lines[4] = "frame,action,reward,terminated", row  # the fourth column holds termination flags here
+    csv.write_text("\n".join(lines))
+    with pytest.raises(DatasetError, match=rf"rec.csv:5: {problem}"):
+        import_recordings([video], tmp_path / "ds", schema=make_world("toy").schema, progress=False)
+    csv.write_bytes(bytes(range(256)))
+    with pytest.raises(DatasetError, match="not a UTF-8 CSV"):
+        import_recordings([video], tmp_path / "ds", schema=make_world("toy").schema, progress=False)
+
+
 def test_cli_import(tmp_path):
     video, frames, _ = _record(tmp_path, n=20)
     r = subprocess.run(

@@ -46,6 +46,24 @@ def test_corrupt_shard_fails_checksum(dataset):
     assert len(problems) == 1 and "shard-000002.safetensors: checksum mismatch" in problems[0]
 
 
+def test_readers_refuse_a_damaged_shard_and_validate_finds_a_missing_one(dataset):
+    from worldsim.data import Dataset
+    from worldsim.errors import DatasetError
+
+    shard = dataset / "shard-000001.safetensors"
+    clean = shard.read_bytes()
+    data = bytearray(clean)
+    data[len(data) // 2] ^= 0x55
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="shard-000001.safetensors: .* do not match their CRC32"):
+        Dataset(dataset)  # what training and eval open: they never learn from or score on rot
+    shard.write_bytes(clean)
+    assert len(Dataset(dataset)) > 0
+    shard.unlink()  # a middle shard of a complete collection gone
+    problems = list(validate_dataset(dataset))
+    assert len(problems) == 1 and "1 shard(s) are missing (shard-000001.safetensors)" in problems[0]
+
+
 def test_unknown_action_id_detected(dataset):
     src = ShardReader(dataset / "shard-000000.safetensors")
     ep = src.episode(0)

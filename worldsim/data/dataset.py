@@ -78,13 +78,21 @@ class Dataset:
     (501, 64, 64, 3)
     """
 
-    def __init__(self, root: str | Path, val_fraction: float | None = None) -> None:
+    def __init__(self, root: str | Path, val_fraction: float | None = None, verify: bool = True) -> None:
         self.root = Path(root)
         self.meta = read_meta(self.root)
         self.schema = ActionSchema.from_dict(self.meta["action_schema"])
         self.val_fraction = float(self.meta.get("val_fraction", 0.05) if val_fraction is None else val_fraction)
         self.shard_paths = sorted(self.root.glob(SHARD_GLOB))
         self.shards = [ShardReader(p) for p in self.shard_paths]
+        if verify:  # once per shard as it is opened (one pass over the bytes): training never learns from rot
+            for shard in self.shards:
+                bad = shard.verify_checksums()
+                if bad:
+                    raise DatasetError(
+                        f"{shard.path}: {', '.join(bad)} do not match their CRC32 (the shard is damaged); delete it "
+                        f"and re-run `worldsim collect` with the same arguments (`worldsim data validate {self.root}`)"
+                    )
         self.episodes: list[EpisodeRef] = []
         for s, shard in enumerate(self.shards):
             for i, n in enumerate(shard.arrays["episode_steps"]):

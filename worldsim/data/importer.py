@@ -53,27 +53,36 @@ def read_action_csv(path: str | Path) -> ActionTable:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: action CSV not found (expected one beside the video, or pass --csv)")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "action" not in reader.fieldnames:
-            raise DatasetError(f"{path}: needs a header row with an 'action' column (got {reader.fieldnames})")
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or "action" not in reader.fieldnames:
+                raise DatasetError(f"{path}: needs a header row with an 'action' column (got {reader.fieldnames})")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(f"{path}: not a UTF-8 CSV text file ({e})") from None
     if not rows:
         raise DatasetError(f"{path}: no rows")
     actions, rewards, terms, episodes = [], [], [], []
     for i, row in enumerate(rows):
         line = i + 2  # header is line 1
-        if "frame" in row and row["frame"] not in (None, "") and int(row["frame"]) != i:
-            raise DatasetError(f"{path}:{line}: frame {row['frame']} out of order (expected {i}); one row per frame")
+        frame = (row.get("frame") or "").strip()
+        if frame and (not frame.isdigit() or int(frame) != i):
+            raise DatasetError(f"{path}:{line}: frame {frame!r} out of order (expected {i}); one row per frame")
         action = (row.get("action") or "").strip()
         if not action:
             raise DatasetError(f"{path}:{line}: empty action")
         actions.append(action)
         try:
-            rewards.append(float(row.get("reward") or 0.0))
-            terms.append(int(float(row.get("terminated") or 0)) != 0)
+            reward, term = float(row.get("reward") or 0.0), float(row.get("terminated") or 0)
         except ValueError as e:
             raise DatasetError(f"{path}:{line}: {e}") from None
+        if not np.isfinite(reward):
+            raise DatasetError(f"{path}:{line}: reward {row.get('reward')!r} is not a finite number")
+        if term not in (0.0, 1.0):
+            raise DatasetError(f"{path}:{line}: terminated must be 0 or 1, got {row.get('terminated')!r}")
+        rewards.append(reward)
+        terms.append(term == 1.0)
         episodes.append((row.get("episode") or "0").strip())
     return ActionTable(actions, np.array(rewards, np.float32), np.array(terms, bool), episodes)
 

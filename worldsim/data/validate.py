@@ -9,7 +9,7 @@ import numpy as np
 
 from worldsim.actions import ActionSchema
 from worldsim.data.dataset import read_meta
-from worldsim.data.shards import SHARD_GLOB, ShardReader
+from worldsim.data.shards import SHARD_GLOB, ShardReader, shard_name
 from worldsim.errors import DatasetError
 
 
@@ -30,6 +30,14 @@ def validate_dataset(root: str | Path, checksums: bool = True) -> Iterator[str]:
     paths = sorted(root.glob(SHARD_GLOB))
     if not paths:
         yield f"{root}: no shards (shard-*.safetensors); the collection has not written any yet"
+    collect = meta.get("collect") or {}
+    if collect.get("complete") and isinstance(collect.get("num_shards"), int):
+        missing = sorted({shard_name(i) for i in range(collect["num_shards"])} - {p.name for p in paths})
+        if missing:
+            yield (
+                f"{root}: meta.json says the collection is complete, but {len(missing)} shard(s) are missing "
+                f"({', '.join(missing[:3])}); re-run `worldsim collect` with the same arguments to regenerate them"
+            )
     for path in paths:
         try:
             shard = ShardReader(path)

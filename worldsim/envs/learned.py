@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from worldsim.config import from_dict
 from worldsim.envs.render import Window
 from worldsim.errors import ConfigError, InvalidAction, unknown_name
 
@@ -351,4 +352,9 @@ def env_config(kwargs: dict[str, Any]) -> EnvConfig:
         if key not in fields:
             err = unknown_name("WorldSim-v0 argument", key, [*fields, "render_mode", "num_envs", "autoreset_mode"])
             raise ConfigError(str(err))
-    return EnvConfig(**kwargs)
+    values = dict(kwargs)
+    if isinstance(values.get("world"), Path):
+        values["world"] = str(values["world"])
+    if isinstance(values.get("speculative"), bool):  # True: the default lookahead
+        values["speculative"] = DEFAULT_LOOKAHEAD if values["speculative"] else 0
+    return from_dict(EnvConfig, values, where="WorldSim-v0 arguments")  # types checked, one-line errors

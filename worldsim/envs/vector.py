@@ -12,6 +12,9 @@ from gymnasium.vector.utils import batch_space
 from worldsim.envs.learned import Streams, env_config
 from worldsim.errors import ConfigError, unknown_name
 
+#: Most streams one vector env holds (each keeps a KV cache; 65,536 of the shipped worlds' already need ~20 GB).
+MAX_ENVS = 65_536
+
 
 class WorldSimVectorEnv(VectorEnv):
     """``num_envs`` streams of a learned world advanced by one batched model call per step.
@@ -45,8 +48,8 @@ class WorldSimVectorEnv(VectorEnv):
         **kwargs: Any,
     ) -> None:
         """Load the world once for ``num_envs`` streams; other keyword arguments are :class:`EnvConfig` fields."""
-        if int(num_envs) < 1:
-            raise ConfigError(f"num_envs={num_envs} must be >= 1")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or not 1 <= num_envs <= MAX_ENVS:
+            raise ConfigError(f"num_envs={num_envs!r} must be a whole number from 1 to {MAX_ENVS}")
         if render_mode not in (None, "rgb_array"):
             raise ConfigError(f"render_mode={render_mode!r}; the vector env supports 'rgb_array' or None")
         try:

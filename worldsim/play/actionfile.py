@@ -30,6 +30,10 @@ from worldsim.errors import ConfigError, InvalidAction
 _SPLIT = re.compile(r"\s*[,;*\s]\s*")
 
 
+#: Most frames an action file may ask for (about 9 hours at 30 FPS): bounds the memory of expanding it.
+MAX_FRAMES = 1_000_000
+
+
 def read_action_file(path: str | Path, schema: ActionSchema) -> list[int]:
     """The action ids of an action file, one per frame (segments expanded)."""
     path = Path(path)
@@ -44,6 +48,11 @@ def read_action_file(path: str | Path, schema: ActionSchema) -> list[int]:
             raise InvalidAction(f"{path}:{line}: {e}") from None
         if frames < 0:
             raise ConfigError(f"{path}:{line}: frame count must be >= 0, got {frames}")
+        if len(ids) + frames > MAX_FRAMES:
+            raise ConfigError(
+                f"{path}:{line}: the file asks for more than {MAX_FRAMES:,} frames in all (a day at 30 FPS is "
+                "2.6 million); split it or lower the counts"
+            )
         ids += [a] * frames
     if not ids:
         raise ConfigError(f"{path}: no actions; write one action per line, e.g. 'gas,40'")
@@ -52,7 +61,7 @@ def read_action_file(path: str | Path, schema: ActionSchema) -> list[int]:
 
 def _read_text(path: Path) -> list[tuple[int, str, int]]:
     out = []
-    for n, raw in enumerate(path.read_text().splitlines(), start=1):
+    for n, raw in enumerate(safe_yaml.read_text(path).splitlines(), start=1):
         text = raw.split("#", 1)[0].strip()
         if not text or text.replace(" ", "").lower() == "action,frames":
             continue

@@ -268,7 +268,13 @@ def _get_codec(cfg: TrainConfig, ds: Dataset, out: Path, rank: int) -> FrameCode
             from worldsim.training.codec import CodecTrainConfig, train_codec
 
             log.info("stage 1/2: training the codec (%d steps) into %s", cfg.codec_steps, codec_path.parent)
-            train_codec(CodecTrainConfig(data=cfg.data, out=str(codec_path.parent), steps=cfg.codec_steps))
+            # The run's checkpoint cadence, device, threads and seed hold for its codec stage too: a kill during
+            # it resumes from the stage's last checkpoint, not from step 0.
+            stage = CodecTrainConfig(
+                data=cfg.data, out=str(codec_path.parent), steps=cfg.codec_steps, ckpt_every=cfg.ckpt_every,
+                device=cfg.device, threads=cfg.threads, seed=cfg.seed,
+            )  # fmt: skip
+            train_codec(stage)
         codec = FrameCodec.from_checkpoint(codec_path)
     if (codec.config.height, codec.config.width) != ds.resolution:
         raise CheckpointError(
