@@ -87,3 +87,21 @@ def test_os_errors_are_one_line(tmp_path, capsys):
     assert main(["collect", "toy", "--frames", "10", "--out", str(target), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err and str(target.parent) in err
+
+
+def test_more_bad_inputs_are_one_line(tmp_path, capsys):
+    ds = tmp_path / "ds"
+    assert main(["collect", "toy", "--frames", "20", "--out", str(ds), "--no-progress"]) == 0
+    meta = json.loads((ds / "meta.json").read_text())
+    (ds / "meta.json").write_text(json.dumps({**meta, "height": "sixty-four"}))
+    cases = [
+        (["collect", "toy", "--frames", "10", "--resolution", "0", "--out", str(tmp_path / "r0")], "at least 8x8"),
+        (["data", "info", str(ds)], "height must be a whole number"),
+        (["data", "import", str(tmp_path / "v.mp4"), "--actions", "a,b,a", "--out", str(tmp_path / "i")],
+         "names ['a'] more than once"),
+    ]  # fmt: skip
+    capsys.readouterr()
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err

@@ -50,10 +50,13 @@ class ActionSchema:
 
     def __post_init__(self) -> None:
         names = [a.name for a in self.actions]
-        if not names:
-            raise ValueError(f"action schema of {self.world!r} has no actions")
+        if not names:  # InvalidAction is a ValueError too: one clean line at the CLI, the same type for callers
+            raise InvalidAction(f"action schema of {self.world!r} has no actions")
         if len(set(names)) != len(names):
-            raise ValueError(f"action schema of {self.world!r} has duplicate names: {names}")
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise InvalidAction(
+                f"action schema of {self.world!r} names {dup} more than once; give each action one name"
+            )
 
     def __len__(self) -> int:
         return len(self.actions)

@@ -128,3 +128,13 @@ def test_cli_import(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "nope.csv: action CSV not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_failed_first_import_leaves_no_dataset_behind(tmp_path):
+    video, _, _ = _record(tmp_path, n=10)
+    csv = tmp_path / "rec.csv"
+    csv.write_text("\n".join(csv.read_text().splitlines()[:4]))  # 3 rows for 10 frames
+    out = tmp_path / "ds"
+    with pytest.raises(DatasetError, match="has 3 rows"):
+        import_recordings([video], out, schema=make_world("toy").schema, progress=False)
+    assert not out.exists()

@@ -7,6 +7,7 @@ import logging
 
 from worldsim.config import apply_overrides, from_dict, read_config_file
 from worldsim.data.collect import CollectConfig, collect
+from worldsim.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ def config_from_args(args: argparse.Namespace) -> CollectConfig:
         if getattr(args, key) is not None:
             data[key] = getattr(args, key)
     options = dict(data.get("world_options", {}))
-    if args.resolution:
+    if args.resolution is not None:
+        if args.resolution < 8:
+            raise ConfigError(f"--resolution {args.resolution}: frames must be at least 8x8 pixels, e.g. 64")
         options.update(height=args.resolution, width=args.resolution)
     options = apply_overrides(options, args.world_option)
     if options:

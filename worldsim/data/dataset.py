@@ -48,8 +48,16 @@ def read_meta(root: str | Path) -> dict[str, Any]:
         raise DatasetError(f"{path}: format {meta['format']!r} is not supported (expected {DATASET_FORMAT!r})")
     try:
         ActionSchema.from_dict(meta["action_schema"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise DatasetError(f"{path}: invalid action_schema ({e})") from None
+    for key in ("height", "width"):
+        if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < 1:
+            raise DatasetError(f"{path}: {key} must be a whole number of pixels >= 1, got {meta[key]!r}; restore it")
+    if not isinstance(meta["world"], str):
+        raise DatasetError(f"{path}: world must be a name, got {meta['world']!r}; restore it")
+    val = meta.get("val_fraction", 0.05)
+    if isinstance(val, bool) or not isinstance(val, int | float) or not 0 <= val < 1:
+        raise DatasetError(f"{path}: val_fraction must be a number in [0, 1), got {val!r}; restore it")
     return meta
 
 

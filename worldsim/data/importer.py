@@ -146,7 +146,31 @@ def import_recordings(
                 schema.index(a)
             except InvalidAction as e:
                 raise DatasetError(f"{c}:{i + 2}: {e}") from None
+    created = not (out / META_FILE).exists()
     imported = _prepare(out, schema, height, width, fps)
+    try:
+        return _import(out, videos, csvs, tables, schema, imported, height, width, frames_per_shard, progress)
+    except BaseException:
+        # A failed first import must not leave a dataset that is only a meta.json (it would look valid and empty).
+        if created and not any(out.glob(SHARD_GLOB)):
+            (out / META_FILE).unlink(missing_ok=True)
+            if not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
+def _import(
+    out: Path,
+    videos: list[str | Path],
+    csvs: list[Path],
+    tables: list[ActionTable],
+    schema: ActionSchema,
+    imported: set[str],
+    height: int,
+    width: int,
+    frames_per_shard: int,
+    progress: bool,
+) -> int:
     next_index = max((int(p.stem.split("-")[1]) + 1 for p in out.glob(SHARD_GLOB)), default=0)
     added = 0
     for video, c, table in zip(videos, csvs, tables, strict=True):
