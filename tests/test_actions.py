@@ -46,5 +46,5 @@ def test_bad_actions_name_valid_choices():
 
 
 def test_duplicate_names_rejected():
-    with pytest.raises(ValueError, match="duplicate"):
+    with pytest.raises(ValueError, match="more than once"):
         ActionSchema("w", 1, (Action("a"), Action("a")))

@@ -32,6 +32,10 @@ COMMANDS = {
 }
 
 EPILOG = """examples:
+  worldsim play                                     drive the shipped CarRacing world (arrows/WASD, H for help)
+  worldsim play doom --side-by-side                 a game world, the real simulator beside it
+  worldsim rollout carracing_straight_brake         what if the car brakes here? video, plot and report
+  worldsim bench carracing                          how fast it runs here (FPS, FLOPs, the play loop)
   worldsim worlds                                   list the worlds and their actions
   worldsim collect carracing --frames 20000 --workers 2 --out data/carracing
   worldsim data validate data/carracing             check every shard

@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=(
             "examples:\n"
             "  worldsim rollout --list\n"
-            "  worldsim rollout carracing_curve_left --out out/rollouts\n"
+            "  worldsim rollout carracing_curve_right --out out/rollouts\n"
             "  worldsim rollout assets/scenarios --out out/rollouts --samples 2\n"
             "  worldsim rollout my_scenario.yaml --out out/mine --force --steps 2"
         ),

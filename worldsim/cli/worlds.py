@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from worldsim.assets import shipped_worlds
 from worldsim.errors import DependencyNotInstalled
 from worldsim.sources import WORLDS, world_class
 
@@ -41,11 +42,15 @@ def run(args: argparse.Namespace) -> int:
         except DependencyNotInstalled as e:
             row.update(available=False, error=str(e))
         rows.append(row)
+    shipped = set(shipped_worlds())
+    for r in rows:
+        r["learned_model"] = r["name"] in shipped
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{r['name']:<10} {r['description']}  ({r['simulator']})")
+        model = "learned model shipped" if r["learned_model"] else "no learned model shipped (collect and train one)"
+        print(f"{r['name']:<10} {r['description']}  ({r['simulator']}; {model})")
         if r["available"]:
             print(f"{'':<10} {r['resolution']}, schema {r['schema']}, actions: {' '.join(r['actions'])}")
         else:

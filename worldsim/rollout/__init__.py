@@ -1,7 +1,7 @@
 """Driving-scenario rollouts: scripted situations asked of a world model, many times, next to the real simulator.
 
 >>> from worldsim.rollout import SuiteOptions, find_scenarios, run_suite       # doctest: +SKIP
->>> outcomes = run_suite(find_scenarios(["carracing_curve_left"]), SuiteOptions(out="out/r"))  # doctest: +SKIP
+>>> outcomes = run_suite(find_scenarios(["carracing_curve_right"]), SuiteOptions(out="out/r"))  # doctest: +SKIP
 
 Modules: :mod:`~worldsim.rollout.scenario` (file format and validation), :mod:`~worldsim.rollout.programs`
 (action programs), :mod:`~worldsim.rollout.real` (the real simulator's side), :mod:`~worldsim.rollout.runner`

@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from worldsim.actions import ActionSchema
-from worldsim.assets import resolve_world
+from worldsim.assets import resolve_world, shipped_worlds
 from worldsim.device import resolve_device, synchronize, torch_threads
-from worldsim.errors import GenerationError, InvalidAction
+from worldsim.errors import CheckpointError, GenerationError, InvalidAction, UnknownNameError
 from worldsim.runtime import compute_threads, generation_bf16
 from worldsim.sampling.backends import EagerBackend, make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
@@ -148,7 +148,18 @@ class Simulator:
     @classmethod
     def load(cls, world: str | Path | None = None, num_streams: int = 1, device: str = "auto", **kwargs) -> Simulator:
         """A simulator of a shipped world name or checkpoint path, with its start states when it has some."""
-        files = resolve_world(world)
+        try:
+            files = resolve_world(world)
+        except UnknownNameError:
+            from worldsim.sources.base import WORLDS
+
+            if world not in WORLDS:
+                raise
+            raise CheckpointError(  # a source world without a learned model yet: say so, and how to get one
+                f"world {world!r} has no learned model shipped (shipped: {', '.join(shipped_worlds()) or 'none'}); "
+                f"train one (scripts/train_world.sh {world}) and pass its world.safetensors, or use the real "
+                f"simulator: gym.make('WorldSimReal-v0', world={world!r})"
+            ) from None
         model = WorldModel.load(files.world, resolve_device(device))
         starts = kwargs.pop("starts", None) or (StartStates.load(files.starts) if files.starts else None)
         return cls(model, num_streams, starts=starts, name=files.name, **kwargs)
