@@ -74,9 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``worldsim`` console script; returns the exit code."""
-    quiet_openmp()  # before torch loads (building the parser imports it)
+def parse(argv: list[str] | None = None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """The parser and the parsed arguments of a ``worldsim`` command line (exits with usage on a bad one)."""
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # argparse cannot take `key=value` positionals after options; collect them here instead.
@@ -92,6 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(value, str) and "=" in value:
         args.overrides.insert(0, value)
         setattr(args, name, None)
+    return parser, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``worldsim`` console script; returns the exit code."""
+    quiet_openmp()  # before torch loads (building the parser imports it)
+    parser, args = parse(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
