@@ -269,6 +269,33 @@ def _grown_text(parent: dict[str, Any] | None) -> str:
     )
 
 
+def _long_stability_text(long: dict[str, Any] | None) -> str:
+    """The section of 10,000-frame rollouts per step count (``scripts/stability.py``), when the card has one."""
+    if not long:
+        return ""
+    rows = long["rows"]
+    first = next(iter(rows.values()))
+    lines = [
+        f"\n### Long rollouts ({first['streams']} streams x {first['frames']:,} frames per step count; "
+        f"`scripts/stability.py`, colour range from {long.get('data', 'real frames')})",
+        "| steps | in range (all frames) | in range (last tenth) | first frame out of range | NaN frames | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for steps, r in sorted(rows.items(), key=lambda kv: int(kv[0])):
+        first_out = r["first_problem_frame"].get("out_of_range")
+        lines.append(
+            f"| {steps} | {100 * r['in_range_fraction']:.1f}% | {100 * r.get('tail_in_range_fraction', 0):.1f}% | "
+            f"{'-' if first_out is None else first_out} | {r['nan_frames']} | "
+            f"{'safe' if r['passed'] else '**not safe for long play**'} |"
+        )
+    safe = [k for k, r in sorted(rows.items(), key=lambda kv: int(kv[0])) if r["passed"]]
+    lines.append(
+        f"\nStep counts that hold {first['frames']:,} frames: {', '.join(safe) or 'none'}."
+        + ("" if len(safe) == len(rows) else " The others drift off the real colour range in long play.")
+    )
+    return "\n".join(lines) + "\n"
+
+
 def _recipe_steps(stored: dict[str, Any] | None) -> int:
     return sampling_from_file(stored or {}, where="card sampling")[0].steps
 
@@ -358,7 +385,7 @@ generated vs real frame pairs (action following); reward MAE vs predicting zero.
 ## Closed-loop stability ({st["streams"]} streams x {st["frames"]} frames, random held actions)
 NaN frames: {st["nan_frames"]}; flat frames: {st["flat_frames"]}; frames with colour means inside the real data's range:
 {100 * st["in_range_fraction"]:.1f}% -> **{"passed" if st["passed"] else "FAILED"}**.
-
+{_long_stability_text(card.get("long_stability"))}
 ## Speed (CPU, single stream, decode included)
 Measured by this script on {card["cpu_speed"][0].get("cores")} cores at load average
 {card["cpu_speed"][0].get("load_avg")} (other jobs running make these numbers lower; `worldsim bench {card["name"]}`
