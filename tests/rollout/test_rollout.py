@@ -80,6 +80,9 @@ def test_failed_scenario_is_reported_and_indexed(suite_out):
     assert "toy_branches/branches.png" in html and "toy_branches/psnr.png" in html and "missing_world" in html
     summary = json.loads((out / "summary.json").read_text())
     assert [(r["name"], r["status"]) for r in summary["scenarios"]] == [("no_model", "failed"), ("toy_branches", "ok")]
+    ok = summary["scenarios"][1]
+    assert set(ok["copy_last_by_branch"]) == set(ok["psnr_by_branch"])  # each branch beside its copy-last baseline
+    assert all(v > 0 for v in ok["copy_last_by_branch"].values()) and "copy-last" in html
 
 
 def test_rerun_skips_finished_unless_forced(suite_out):

@@ -63,6 +63,9 @@ def summary_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "model_fps": perf.get("model_fps"),
                 "psnr_mean": (r.get("summary") or {}).get("psnr_mean"),
                 "psnr_by_branch": {b["name"]: b.get("model", {}).get("psnr_mean") for b in r.get("branches", [])},
+                "copy_last_by_branch": {
+                    b["name"]: b.get("model", {}).get("copy_last_psnr_mean") for b in r.get("branches", [])
+                },
             }
         )
     return rows
@@ -91,10 +94,14 @@ def write_index(out_dir: str | Path) -> Path:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     head = "<tr><th>scenario</th><th>world</th><th>model</th><th>status</th><th>branches x samples x frames</th>"
-    head += "<th>model FPS</th><th>PSNR by branch (dB)</th></tr>"
+    head += "<th>model FPS</th><th>PSNR by branch, dB (copy-last: the real frame before the branch, held)</th></tr>"
     body = []
     for r in rows:
-        psnrs = ", ".join(f"{escape(k)} {_num(v)}" for k, v in r["psnr_by_branch"].items())
+        copy = r.get("copy_last_by_branch") or {}
+        psnrs = ", ".join(
+            f"{escape(k)} {_num(v)}" + (f" ({_num(copy[k])})" if copy.get(k) is not None else "")
+            for k, v in r["psnr_by_branch"].items()
+        )
         status = escape(str(r["status"]))
         if r["error"]:
             status += f"<br><small>{escape(r['error'])}</small>"

@@ -134,9 +134,15 @@ def run_suite(files: Sequence[str | Path], options: SuiteOptions | None = None) 
             continue
         parsed.append(scenario)
     bar = tqdm(parsed, desc="scenarios", unit="scenario", disable=not options.progress)
-    for scenario in bar:
+    for i, scenario in enumerate(bar, 1):
         bar.set_postfix_str(scenario.name)
+        if not options.progress:  # without bars, one line per scenario so a long run is never silent
+            log.info("scenario %d/%d: %s ...", i, len(parsed), scenario.name)
+        t0 = time.perf_counter()
         outcomes.append(_run_one(scenario, out / scenario.name, options))
+        if not options.progress:
+            log.info("scenario %d/%d: %s %s in %.1f s", i, len(parsed), scenario.name, outcomes[-1].status,
+                     time.perf_counter() - t0)  # fmt: skip
     write_index(out)
     return outcomes
 
