@@ -4,8 +4,8 @@ The per-frame work of a shipped world is small (well under a GFLOP in calls of a
 bound by per-operator overhead, not by arithmetic: a second thread buys little, while torch's OpenMP pool and ONNX
 Runtime's pool spin against each other and against anything else on the machine. Measured on the 2-core
 development machine (``make demo``'s headless drive of the shipped CarRacing world, ONNX backend; the tables are in
-``docs/benchmarks.md``): torch's default of 2 threads gave 29 FPS mean with a 91 ms 99th-percentile frame, one
-thread 66 FPS with 22 ms; with the other core kept busy, 21 FPS against 41.
+``docs/benchmarks.md``): before this policy (torch's default of 2 threads) 14.8 FPS mean with a 260 ms
+99th-percentile frame, with it 76.3 FPS and 14.7 ms; with the other core kept busy, 12.3 FPS against 49.7.
 
 The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
 
