@@ -96,7 +96,7 @@ class FrameStackAgent:
     """Act with an SB3 model in a single env, stacking frames exactly as SB3's ``VecFrameStack`` did in training.
 
     Args:
-        model: A trained SB3 algorithm (``PPO.load(...)``).
+        model: A trained SB3 algorithm, or an agent file loaded by :func:`worldsim.rl.agent_file.load_agent_file`.
         frame_stack: Frames stacked on the channel axis during training (1 = none).
         deterministic: Take the most likely action instead of sampling.
     """
