@@ -44,7 +44,12 @@ def open_loop(
     """
     actions = np.asarray(actions)
     if cached:
-        stream: Simulator | ReferenceStream = Simulator(world, len(actions), sampling, seed=seed, precision=precision)
+        # The caller's thread count, not the play policy's: switching torch's threads and back changes which
+        # kernels later work in the process gets, so a training run that evaluates in between would no longer match
+        # the same run resumed from a checkpoint bit for bit.
+        stream: Simulator | ReferenceStream = Simulator(
+            world, len(actions), sampling, seed=seed, threads=torch.get_num_threads(), precision=precision
+        )
     else:
         stream = ReferenceStream(world, sampling, seed)
     stream.reset(np.asarray(context_frames), np.asarray(context_actions))
