@@ -37,9 +37,17 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], kind: st
     meta = {"format": CHECKPOINT_FORMAT, "kind": kind}
     meta.update({k: json.dumps(v) for k, v in metadata.items()})
     flat = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    # The data section's layout does not depend on the metadata, so its checksum can go into the header.
-    meta["data_crc32"] = str(zlib.crc32(_data_section(st_save(flat, metadata=meta))))
-    atomic_write_bytes(path, st_save(flat, metadata=meta))
+    # Serialised once with a placeholder of the checksum's width, which is then overwritten in place: the header
+    # keeps its length, so the data section (and its offsets) stay as they are.
+    meta["data_crc32"] = _CRC_PLACEHOLDER
+    data = bytearray(st_save(flat, metadata=meta))
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    at = data.index(_CRC_PLACEHOLDER.encode(), 8, header_end)
+    data[at : at + len(_CRC_PLACEHOLDER)] = f"{zlib.crc32(memoryview(data)[header_end:]):010d}".encode()
+    atomic_write_bytes(path, bytes(data))
+
+
+_CRC_PLACEHOLDER = "0" * 9 + "x"  # ten characters: a CRC-32 written as ten decimal digits
 
 
 def _data_section(data: bytes) -> memoryview:
@@ -50,7 +58,7 @@ def _data_section(data: bytes) -> memoryview:
 def _verify(path: Path, data: bytes, raw_meta: dict[str, str]) -> None:
     """Raise :class:`CheckpointError` if the file's recorded checksums do not match its bytes."""
     recorded = raw_meta.get("data_crc32")
-    if recorded is not None and str(zlib.crc32(_data_section(data))) != recorded:
+    if recorded is not None and (not recorded.isdigit() or int(recorded) != zlib.crc32(_data_section(data))):
         raise CheckpointError(
             f"{path}: its tensor data does not match its checksum (the file is damaged); re-download or retrain it"
         )
