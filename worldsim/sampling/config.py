@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from worldsim.codec.loss import check_region, region_slices
-from worldsim.config import apply_overrides, from_dict, to_dict
+from worldsim.config import apply_overrides, from_dict, set_dotted, to_dict
 from worldsim.errors import ConfigError
 
 
@@ -154,22 +154,13 @@ def resolve_sampling(
     if isinstance(overrides, SamplingConfig):
         return overrides
     if isinstance(overrides, list | tuple):
-        items = [str(o) for o in overrides]
-    elif isinstance(overrides, Mapping):
-        items = []
-        data = to_dict(base)
-        for key, value in _flatten(overrides):
-            node = data
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    raise ConfigError(f"{where}: {part!r} is not a section (in {key!r})")
-            node[leaf] = value
-        return from_dict(SamplingConfig, data, where=where)
-    else:
+        return from_dict(SamplingConfig, apply_overrides(to_dict(base), [str(o) for o in overrides]), where=where)
+    if not isinstance(overrides, Mapping):
         raise ConfigError(f"{where}: expected a mapping of overrides such as {{'steps': 4}}, got {overrides!r}")
-    return from_dict(SamplingConfig, apply_overrides(to_dict(base), items), where=where)
+    data = to_dict(base)
+    for key, value in _flatten(overrides):
+        set_dotted(data, key, value, f"{where} ({key!r})")
+    return from_dict(SamplingConfig, data, where=where)
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
