@@ -197,6 +197,7 @@ def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
     """Every available policy on the same real episodes; the table as markdown and JSON."""
     from worldsim.errors import CheckpointError
     from worldsim.policies.base import available_policies
+    from worldsim.rl.agent_file import load_agent_file
     from worldsim.rl.evaluate import CodecFiltered, PolicyActor, RandomActor, evaluate, normalised_score
     from worldsim.rl.sb3 import FrameStackAgent
 
@@ -215,7 +216,7 @@ def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
                 if chosen:
                     raise CheckpointError(f"{path}: agent not found; pass an agent file written by this script")
                 continue
-            agent = _load_agent(path, args.trust_pickle)
+            agent = load_agent_file(path, trust_pickle=args.trust_pickle)
             steps = int(agent.num_timesteps)
             name = f"{title}, {steps:,} steps" if len(paths) > 1 else title
             for mode in modes:
@@ -242,18 +243,6 @@ def evaluate_all(args: argparse.Namespace, world: str, out: Path) -> dict:
     atomic_write_bytes(out / "results.md", table.encode())
     print(table)
     return results
-
-
-def _load_agent(path: Path, trust_pickle: bool):
-    """An agent file; a stable-baselines3 zip only with --trust-pickle (converted, then loaded like the others)."""
-    import tempfile
-
-    from worldsim.rl.agent_file import convert_sb3_zip, load_agent_file
-
-    if path.suffix != ".zip":
-        return load_agent_file(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        return load_agent_file(convert_sb3_zip(path, Path(tmp) / "agent.safetensors", trust=trust_pickle))
 
 
 def _budget(run: Path) -> dict:

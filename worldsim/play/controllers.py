@@ -14,7 +14,6 @@ frames.
 from __future__ import annotations
 
 import logging
-import tempfile
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -196,22 +195,12 @@ def load_agent(
         CheckpointError: the file is missing, unreadable, or made for other actions or frames.
         ConfigError: a ``.zip`` without ``trust_pickle``.
     """
-    from worldsim.rl.agent_file import convert_sb3_zip, load_agent_file
+    from worldsim.rl.agent_file import load_agent_file
 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: agent file not found; train one with scripts/train_agent.py")
-    if path.suffix == ".zip":
-        if not trust_pickle:
-            raise ConfigError(
-                f"{path}: a stable-baselines3 zip is unpickled to load, which runs code from the file; play the "
-                "agent.safetensors that scripts/train_agent.py writes, convert the zip once with "
-                "`python scripts/convert_agent.py ZIP --trust-pickle`, or pass --trust-pickle if you trust it"
-            )
-        with tempfile.TemporaryDirectory() as tmp:
-            model = load_agent_file(convert_sb3_zip(path, Path(tmp) / "agent.safetensors", trust=True))
-    else:
-        model = load_agent_file(path)
+    model = load_agent_file(path, trust_pickle=trust_pickle)
     n = getattr(model.action_space, "n", None)
     if n != len(schema):
         raise CheckpointError(

@@ -13,6 +13,7 @@ statement that the file is trusted.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +84,20 @@ class AgentPolicy:
         torch.manual_seed(seed)
 
 
-def load_agent_file(path: str | Path, device: str = "cpu") -> AgentPolicy:
+def load_agent_file(path: str | Path, device: str = "cpu", trust_pickle: bool = False) -> AgentPolicy:
     """Rebuild the policy an agent file describes and load its weights; nothing in the file is executed.
+
+    A stable-baselines3 ``.zip`` is converted first (:func:`convert_sb3_zip`), which unpickles it: only with
+    ``trust_pickle``.
 
     Raises:
         CheckpointError: the file is missing, damaged, not an agent file, or names a policy class it may not.
+        ConfigError: a ``.zip`` without ``trust_pickle``.
         DependencyNotInstalled: stable-baselines3 is missing (the policy classes are its).
     """
+    if Path(path).suffix == ".zip":
+        with tempfile.TemporaryDirectory() as tmp:
+            return load_agent_file(convert_sb3_zip(path, Path(tmp) / "agent.safetensors", trust_pickle), device)
     tensors, meta = load_checkpoint(path, kind=AGENT_KIND)
     policy = build_policy(meta, path, device)
     _fill(policy, tensors, meta, path)
@@ -154,8 +162,9 @@ def convert_sb3_zip(zip_path: str | Path, out: str | Path, trust: bool = False) 
     zip_path = Path(zip_path)
     if not trust:
         raise ConfigError(
-            f"{zip_path}: a stable-baselines3 zip is unpickled to load, which runs code from the file; convert it "
-            "only if you trust where it came from (--trust-pickle)"
+            f"{zip_path}: a stable-baselines3 zip is unpickled to load, which runs code from the file; use the "
+            "agent.safetensors that scripts/train_agent.py writes, convert the zip once with "
+            "`python scripts/convert_agent.py ZIP --trust-pickle`, or pass --trust-pickle if you trust it"
         )
     sb3 = _sb3()
     errors = []
