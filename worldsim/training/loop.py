@@ -141,6 +141,13 @@ def fit(
     s, first, began = start, start, time.perf_counter()
     rule = stop_rule or (lambda signalled, _done, _secs: signalled)
     stopped, rate = False, None
+
+    def emit(row: dict[str, Any]) -> None:
+        row["step"] = s
+        if log is not None:
+            log(s, row)
+        last.update(row)
+
     with (
         GracefulStop() as signal,
         tqdm(total=total, initial=start, desc=name, unit="step", disable=not progress) as bar,
@@ -166,18 +173,12 @@ def fit(
                     row.update(hook(s) or {})
                     window.start = time.perf_counter()  # hook time is not training throughput
             if row:
-                row["step"] = s
-                if log is not None:
-                    log(s, row)
-                last.update(row)
+                emit(row)
                 bar.set_postfix({k: f"{last[k]:.4g}" for k in postfix if isinstance(last.get(k), float)})
             if save is not None and ((ckpt_every and s % ckpt_every == 0) or s == end):
                 save(s, seconds)
         if window.steps:  # the partial window of a run stopped early
-            row = {**_row(window, name, s, rate, seconds, samples_per_step, derive), "step": s}
-            if log is not None:
-                log(s, row)
-            last.update(row)
+            emit(_row(window, name, s, rate, seconds, samples_per_step, derive))
         if stopped and save is not None:
             save(s, seconds)
     return FitResult(s, seconds, last, stopped or s < total)
