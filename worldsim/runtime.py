@@ -4,8 +4,9 @@ The per-frame work of a shipped world is small (well under a GFLOP in calls of a
 bound by per-operator overhead, not by arithmetic: a second thread buys little, while torch's OpenMP pool and ONNX
 Runtime's pool spin against each other and against anything else on the machine. Measured on the 2-core
 development machine (``make demo``'s headless drive of the shipped CarRacing world, ONNX backend; the tables are in
-``docs/benchmarks.md``): before this policy (torch's default of 2 threads) 14.8 FPS mean with a 260 ms
-99th-percentile frame, with it 76.3 FPS and 14.7 ms; with the other core kept busy, 12.3 FPS against 49.7.
+``docs/benchmarks.md``): on an idle machine, before this policy (torch's default of 2 threads) about 25 FPS mean
+with a 115 ms 99th-percentile frame, with it about 80 FPS and 15 ms; with the other core busy, 16.5 FPS against 80.
+The eager Gym env on an idle machine is the one place a second thread helps (63 against 52 steps/s).
 
 The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
 
