@@ -18,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from worldsim.assets import assets_dir
 from worldsim.checkpoint import CHECKSUMS_FILE
 from worldsim.config import apply_overrides, read_config_file
@@ -25,16 +27,49 @@ from worldsim.data.dataset import Dataset
 from worldsim.errors import Error
 from worldsim.io import atomic_write_json
 from worldsim.sampling.config import resolve_sampling
+from worldsim.sources import world_class
+from worldsim.sources.replay import open_start_world, reach_start
 from worldsim.starts import StartStates
 from worldsim.world_model import WorldModel
 
 FILE_LIMIT_MB, TOTAL_LIMIT_MB = 40, 150
 
 
+def check_origins(starts: StartStates, name: str) -> None:
+    """Replay every start's origin in the real simulator; a start whose replay misses its frame loses its origin.
+
+    What ships is then true: play's real pane (``V``) starts from the same moment for every start with an origin.
+    """
+    if starts.origins is None:
+        print("start states: no recorded simulator seeds (side by side shows the real simulator's own reset)")
+        return
+    world = open_start_world(name, starts, starts.resolution)
+    failed = []
+    try:
+        for i in tqdm(range(len(starts)), desc="replay start states", unit="start"):
+            why = reach_start(world, starts, i)[1] if starts.origin(i) is not None else "no seed"
+            if why is not None:
+                starts.origins.seeds[i] = -1
+                failed.append(f"start {i}: {why}")
+    finally:
+        world.close()
+    print(f"start states: {len(starts) - len(failed)} of {len(starts)} replay to their frame in the real simulator")
+    for line in failed[:10]:
+        print("  " + line)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("world", help="world.safetensors to ship (the few-step student)")
-    p.add_argument("--data", required=True, help="dataset the start states are cut from")
+    p.add_argument("world", nargs="?", default="", help="world.safetensors to ship (the few-step student)")
+    p.add_argument("--data", required=True, help="dataset the start states are cut from (its validation episodes)")
+    p.add_argument(
+        "--starts-data", action="store_true",
+        help="--data was recorded for start states alone, with seeds no training run used: cut from every episode",
+    )  # fmt: skip
+    p.add_argument(
+        "--starts-only", action="store_true",
+        help="only re-cut the start states of the world already in assets/NAME (its world file stays as it is)",
+    )  # fmt: skip
     p.add_argument("--name", required=True, help="shipped name (assets/NAME)")
     p.add_argument("--teacher", default="", help="also ship this teacher world file")
     p.add_argument("--sampling", default="", help="YAML/TOML of the sampling recipe to ship (guidance, hold, ...)")
@@ -49,25 +84,36 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     out = Path(args.out) / args.name
+    if args.starts_only:
+        args.world = str(out / "world.safetensors")
+    elif not args.world:
+        p.error("name the world file to ship (or pass --starts-only)")
     out.mkdir(parents=True, exist_ok=True)
     world = WorldModel.load(args.world)  # validates the file before it is shipped
     ds = Dataset(args.data)
     if ds.schema.fingerprint != world.schema.fingerprint:
         print(f"error: {args.data} was recorded with another action schema than {args.world}", file=sys.stderr)
         return 2
-    keep = min(args.start_frames, world.dynamics.cfg.context_len)
-    StartStates.from_dataset(ds, args.starts, keep, seed=0, min_offset=args.min_offset).save(out / "starts.safetensors")
-    copies = [(args.teacher, "teacher.safetensors")] if args.teacher else []
-    if not args.sampling and not args.overrides:
-        copies.append((args.world, "world.safetensors"))
-    else:  # the shipped recipe lives in the world file's metadata: re-save it (atomically) with it
+    recipe = bool(args.sampling or args.overrides) and not args.starts_only
+    if recipe:  # checked before the start states are cut and replayed, which takes minutes
         try:
-            recipe = apply_overrides(read_config_file(args.sampling) if args.sampling else {}, args.overrides)
-            world.sampling = resolve_sampling(world.sampling, recipe, where=args.sampling or "sampling overrides")
+            overrides = apply_overrides(read_config_file(args.sampling) if args.sampling else {}, args.overrides)
+            world.sampling = resolve_sampling(world.sampling, overrides, where=args.sampling or "sampling overrides")
         except Error as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    keep = min(args.start_frames, world.dynamics.cfg.context_len)
+    starts = StartStates.from_dataset(
+        ds, args.starts, keep, seed=0, split=None if args.starts_data else "val", min_offset=args.min_offset,
+        accept=world_class(ds.world).good_start,
+    )  # fmt: skip
+    check_origins(starts, ds.world)
+    starts.save(out / "starts.safetensors")
+    copies = [(args.teacher, "teacher.safetensors")] if args.teacher else []
+    if recipe:  # the shipped recipe lives in the world file's metadata: re-save it (atomically) with it
         world.save(out / "world.safetensors")
+    elif not args.starts_only:
+        copies.append((args.world, "world.safetensors"))
     for src, name in copies:
         tmp = out / (name + ".tmp")
         shutil.copyfile(src, tmp)

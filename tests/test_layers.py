@@ -15,7 +15,7 @@ LAYERS: list[list[str]] = [
     # ground libraries: no model, no simulator
     ["worldsim", "worldsim.errors", "worldsim.io", "worldsim.config", "worldsim.device", "worldsim.stop",
      "worldsim.runtime", "worldsim.actions", "worldsim.assets", "worldsim.metrics", "worldsim.video",
-     "worldsim.checkpoint", "worldsim.starts"],
+     "worldsim.checkpoint", "worldsim.starts", "worldsim.probes"],
     # parts: the networks and the real simulators
     ["worldsim.model", "worldsim.codec", "worldsim.sources"],
     # what drives or feeds them: data policies, datasets, the sampling recipe a world ships

@@ -4,11 +4,11 @@ A controller sees a :class:`ControlInput` (the generated frame, the real simulat
 beside the learned world, and the action the held keys resolve to) and answers an action id, or None when
 it has nothing left to play (a replay that ran out).
 
-Policies from :mod:`worldsim.policies` that work on any world (``random``) act in the learned world directly. The
-scripted ones (``scripted``) steer by reading the real simulator's internal state (track, car body, RAM),
-so in play they drive the real simulator shown side by side, and the learned world follows the same
-actions. Agent files (``agent.safetensors`` from ``scripts/train_agent.py``; never unpickled) act on generated
-frames.
+Policies from :mod:`worldsim.policies` that act on the frame alone (``random``, CarRacing's ``pilot``) act in the
+learned world directly. The scripted ones (``scripted``) steer by reading the real simulator's internal state
+(track, car body, RAM), so in play they drive the real simulator shown side by side, and the learned world
+follows the same actions. Agent files (``agent.safetensors`` from ``scripts/train_agent.py``; never unpickled)
+act on generated frames.
 """
 
 from __future__ import annotations
@@ -93,12 +93,12 @@ class PolicyController(Controller):
     """A named policy from :mod:`worldsim.policies` (``random``, ``scripted``)."""
 
     def __init__(self, policy_name: str, world: str, schema: ActionSchema, seed: int = 0) -> None:
-        from worldsim.policies.base import POLICIES, make_policy
+        from worldsim.policies.base import make_policy
 
         self.policy = make_policy(policy_name, world)
         self.name = f"policy:{policy_name}"
-        # World-specific policies read privileged simulator state, which only the real simulator has.
-        self.needs_real = "*" not in POLICIES[policy_name]
+        # Privileged policies read simulator state, which only the real simulator has.
+        self.needs_real = self.policy.privileged
         self.schema, self.seed = schema, seed
         self._ready = False
 

@@ -1,9 +1,10 @@
 """The pane beside the generated view: the real simulator driven by the same actions, or a recording.
 
-The real simulator starts from its own reset (a learned world starts from recorded start frames, which a
-simulator cannot be put into), so the two panes show the same controls in two worlds, not the same pixels.
-When a recorded episode is replayed, the pane shows the recorded frames instead: the learned world and
-the real data, frame for frame from the same context.
+A shipped start state records the simulator seed and the actions that led to it, so the real simulator is put
+into that very state (reset with the seed, actions replayed, the frame checked): both panes start from the same
+moment and then run under the same keys. Where a start has no recorded origin (imported videos, older files)
+or the replay misses, the real simulator starts from its own reset and the HUD says so. When a recorded
+episode is replayed, the pane shows the recorded frames instead.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from worldsim.actions import ActionSchema
+from worldsim.starts import StartStates
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +62,36 @@ class RealReference:
 
     label = "real simulator"
 
-    def __init__(self, name: str, resolution: tuple[int, int], seed: int = 0) -> None:
+    def __init__(self, name: str, resolution: tuple[int, int], seed: int = 0, starts: StartStates | None = None):
         from worldsim.sources import make_world
+        from worldsim.sources.replay import open_start_world
 
-        self.world = make_world(name, height=resolution[0], width=resolution[1])
+        if starts is not None and starts.origins is not None:
+            self.world = open_start_world(name, starts, resolution)
+        else:
+            self.world = make_world(name, height=resolution[0], width=resolution[1])
+        self.starts = starts
         self.seed, self.episode_return = seed, 0.0
         self.frame = self.reset(seed)
 
     def reset(self, seed: int) -> np.ndarray:
-        """Start a new episode."""
-        self.seed, self.episode_return = seed, 0.0
+        """Start a new episode from the simulator's own reset."""
+        self.seed, self.episode_return, self.label = seed, 0.0, "real simulator"
         self.frame = self.world.reset(seed=seed)
         return self.frame
+
+    def reset_to_start(self, index: int, seed: int) -> str | None:
+        """Put the simulator into start state ``index``; return why not (then it starts from its own reset)."""
+        from worldsim.sources.replay import reach_start
+
+        frame, why = (None, "no start states") if self.starts is None else reach_start(self.world, self.starts, index)
+        if frame is None or why is not None:
+            self.reset(seed)
+            self.label = "real simulator (own start)"
+            return why
+        self.seed, self.episode_return, self.label = seed, 0.0, "real simulator (same start)"
+        self.frame = frame
+        return None
 
     def step(self, action: int) -> RefStep:
         """Apply ``action``; a finished episode restarts with the next seed (``done`` is set)."""

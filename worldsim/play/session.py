@@ -338,23 +338,33 @@ class PlaySession:
             replay = self._active_replay()
             self.reference = RecordingReference(replay.replay.frames, self.frame)
         elif source is not None:
-            if self._real is None:
+            fresh = self._real is None
+            if fresh:
                 try:
-                    self._real = RealReference(self.opt.real_world, self.sim.resolution, self.seed)
+                    self._real = RealReference(self.opt.real_world, self.sim.resolution, self.seed, self.sim.starts)
                 except Error as e:
                     self.notify(f"real simulator unavailable: {e}")
                     self.side_by_side = False
                     self.reference = None
                     return
-                for c in self.controllers.controllers:
-                    c.real_reset(self._real.world, self._real.seed)
-            elif reset:
-                self._real.reset(self.seed)
+            if fresh or reset:
+                self._start_real()
                 for c in self.controllers.controllers:
                     c.real_reset(self._real.world, self._real.seed)
             self.reference = self._real
         else:
             self.reference = None
+
+    def _start_real(self) -> None:
+        """Put the real simulator into the learned world's start state, or (when it cannot) its own reset."""
+        assert self._real is not None
+        replay = self._active_replay()
+        if (replay is not None and replay.replay.context is not None) or self.sim.starts is None:
+            self._real.reset(self.seed)
+            return
+        why = self._real.reset_to_start(self.sim.starts.pick(self.seed), self.seed)
+        if why is not None:
+            self.notify(f"real pane starts from its own reset: {why}", seconds=4.0)
 
     def notify(self, text: str, seconds: float = 2.5) -> None:
         """Show a short message on screen (and in the log)."""

@@ -17,7 +17,13 @@ class Policy(ABC):
 
     Scripted policies may read privileged simulator state through ``world.unwrapped``; all randomness
     comes from the generator given to :meth:`reset`, so collection is deterministic for a seed.
+
+    Attributes:
+        privileged: The policy reads simulator state (so in play it drives the real simulator); False for
+            policies that act on the frame alone, which also drive a learned world.
     """
+
+    privileged: bool = True
 
     def reset(self, world: World, rng: np.random.Generator) -> None:
         """Start an episode in ``world`` (already reset)."""
@@ -38,6 +44,7 @@ POLICIES: dict[str, dict[str, str]] = {
         "toy": "worldsim.policies.toy_seeker:ToySeeker",
         "breakout": "worldsim.policies.breakout_tracker:BreakoutTracker",
     },
+    "pilot": {"carracing": "worldsim.policies.carracing_pilot:CarRacingPilot"},
 }
 
 

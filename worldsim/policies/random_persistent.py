@@ -16,6 +16,8 @@ class RandomPersistentPolicy(Policy):
         max_hold: Most frames an action is held (hold lengths are uniform in between).
     """
 
+    privileged = False
+
     def __init__(self, min_hold: int = 1, max_hold: int = 15) -> None:
         if not 1 <= min_hold <= max_hold:
             raise ValueError(f"need 1 <= min_hold <= max_hold, got {min_hold}, {max_hold}")

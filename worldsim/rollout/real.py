@@ -22,15 +22,12 @@ import numpy as np
 
 from worldsim.data.dataset import Dataset
 from worldsim.errors import ConfigError, DatasetError, Error
-from worldsim.metrics import psnr
 from worldsim.rollout.programs import ProgramDriver
 from worldsim.rollout.scenario import DatasetStart, Scenario
 from worldsim.sources.base import World, make_world
+from worldsim.sources.replay import replay_to
 
 log = logging.getLogger(__name__)
-
-#: A replayed frame must match the recording this closely (dB) to count as the same state.
-REPLAY_MIN_PSNR = 40.0
 
 
 @dataclass
@@ -191,13 +188,4 @@ def _run_from_dataset(scenario: Scenario, context_len: int, resolution: tuple[in
 
 def _replay(world: World, ep: Any, frame: int) -> str | None:
     """Bring ``world`` to ``frame`` of a recorded episode; return why not, or ``None`` when it matches."""
-    current = world.reset(seed=int(ep.seed))
-    for t in range(frame):
-        step = world.step(int(ep.actions[t]))
-        current = step.frame
-        if step.terminated and t + 1 < frame:
-            return f"the replay of the recorded episode ended early (frame {t + 1})"
-    score = float(psnr(current, np.asarray(ep.frames[frame])))
-    if score < REPLAY_MIN_PSNR:
-        return f"replaying the recorded actions does not reproduce frame {frame} ({score:.1f} dB)"
-    return None
+    return replay_to(world, int(ep.seed), ep.actions[:frame], np.asarray(ep.frames[frame]))[1]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, NamedTuple
 
@@ -95,6 +96,18 @@ class World(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters have something to release
         """Release simulator resources; safe to call twice."""
+
+    def frames_off(self) -> AbstractContextManager[None]:
+        """Within this context frames may be stale: adapters that can skip drawing do (a replay needs the last only)."""
+        return nullcontext()
+
+    @classmethod
+    def good_start(cls, frame: np.ndarray) -> bool:
+        """Whether a recorded ``frame`` makes a start state to begin play, an env episode or a rollout from.
+
+        ``scripts/package_world.py`` keeps only such starts; worlds with no preference accept every frame.
+        """
+        return True
 
     def __enter__(self) -> World:
         return self

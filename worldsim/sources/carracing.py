@@ -7,13 +7,16 @@ to the model resolution. The opening zoom-in animation is skipped so episodes st
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from gymnasium.envs.box2d.car_racing import CarRacing
+from gymnasium.envs.box2d.car_racing import STATE_H, STATE_W, CarRacing
 
 from worldsim.actions import Action, ActionSchema
+from worldsim.probes.carracing import on_road, road_ahead
 from worldsim.sources.base import World, WorldConfig
 
 _STEER, _GAS, _BRAKE = 0.7, 0.5, 0.8
@@ -53,6 +56,10 @@ class CarRacingConfig(WorldConfig):
             raise ValueError(f"action_repeat must be >= 1, got {self.action_repeat}")
 
 
+#: Share of road in the stretch ahead of the car a start state needs (a straight road fills about 0.4 of it).
+GOOD_START_ROAD_AHEAD = 0.2
+
+
 class CarRacingWorld(World):
     """Top-down racing on a random track; reward for visiting track tiles, -0.1 per frame."""
 
@@ -80,6 +87,11 @@ class CarRacingWorld(World):
         # The class itself, not gym.make: no TimeLimit wrapper, episode length is ours to set.
         self._env = CarRacing(continuous=True, domain_randomize=self.config.domain_randomize)
 
+    @classmethod
+    def good_start(cls, frame: np.ndarray) -> bool:
+        """The car is on the road and the road goes on ahead (not a car on plain grass, as 31 of 200 were)."""
+        return bool(on_road(frame)) and float(road_ahead(frame)) >= GOOD_START_ROAD_AHEAD
+
     @property
     def unwrapped(self) -> Any:
         """The gymnasium ``CarRacing`` instance (track, car body) for the scripted driver."""
@@ -100,6 +112,17 @@ class CarRacingWorld(World):
             if terminated or truncated:
                 break
         return obs, total, terminated, truncated, {}
+
+    @contextmanager
+    def frames_off(self) -> Iterator[None]:
+        """Skip drawing (97% of a step's time): the picture depends only on the physics state, drawn when back on."""
+        env = self._env.unwrapped
+        blank = np.zeros((STATE_H, STATE_W, 3), np.uint8)
+        env._render = lambda *args, **kwargs: blank  # an instance attribute shadows the method
+        try:
+            yield
+        finally:
+            del env._render
 
     def close(self) -> None:
         """Close the Box2D world and its pygame surfaces."""
