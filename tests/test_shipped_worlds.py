@@ -65,3 +65,62 @@ def test_a_flipped_bit_in_a_shipped_world_is_caught_at_load(name, tmp_path):
     (tmp_path / "world.safetensors").write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="does not match its SHA-256"):
         WorldModel.load(tmp_path / "world.safetensors")
+
+
+@pytest.mark.parametrize("name", WORLDS)
+def test_side_by_side_starts_both_panes_from_the_same_frame(name, tmp_path):
+    """``V`` puts the real simulator into the learned world's start state: the first frames of both panes match."""
+    import pygame
+
+    from worldsim.metrics import psnr
+    from worldsim.play.config import PlayConfig, build_session
+
+    pytest.importorskip({"doom": "vizdoom", "breakout": "ale_py"}.get(name, "numpy"))
+    pygame.display.init()
+    s = build_session(
+        PlayConfig(world=name, side_by_side=True, backend="eager", device="cpu", save_dir=str(tmp_path)),
+        keyboard=False,
+    )
+    try:
+        assert s.sim.starts.origins is not None and (s.sim.starts.origins.seeds >= 0).all()
+        for seed in (0, 1):  # the default start, then the one `R` moves to
+            s.new_episode(seed)
+            assert s.reference.label == "real simulator (same start)"
+            assert psnr(s.frame, s.reference.frame) >= 40.0
+        s.step(s.sim.schema.index("noop"))  # then both run on under the same action
+    finally:
+        s.close()
+        pygame.display.quit()
+
+
+def test_every_shipped_carracing_start_has_the_car_on_the_road_with_road_ahead():
+    from worldsim.probes.carracing import road_ahead, road_under_car
+    from worldsim.starts import StartStates
+
+    starts = StartStates.load(assets_dir() / "carracing" / "starts.safetensors")
+    last = starts.frames[:, -1]
+    assert (road_under_car(last) >= 0.3).all() and (road_ahead(last) >= 0.2).all()
+    default = last[starts.pick(0)]  # what `worldsim play` and `make demo` open on
+    assert road_under_car(default) >= 0.5 and road_ahead(default) >= 0.3
+
+
+def test_the_demo_drive_stays_on_the_road(tmp_path):
+    """`make demo` without a display: the pilot drives 300 frames of the shipped CarRacing world from the default
+    start (the same session `worldsim play --headless --policy pilot` builds)."""
+    from worldsim.play.config import PlayConfig, build_session
+    from worldsim.probes.carracing import on_road
+
+    s = build_session(
+        PlayConfig(world="carracing", headless=True, policy="pilot", frames=300, save_dir=str(tmp_path)),
+        keyboard=False,
+    )
+    try:
+        s.new_episode(0)
+        frames = [s.frame]
+        for _ in range(300):
+            assert s.update()
+            frames.append(s.frame)
+    finally:
+        s.close()
+    assert s.controller_name == "policy:pilot"
+    assert on_road(np.stack(frames)).mean() >= 0.9

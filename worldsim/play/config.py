@@ -39,7 +39,7 @@ class PlayConfig:
         scale: Window pixels per model pixel.
         fps: Target frame rate (default: the world's).
         keys: Key rebinding file (YAML or TOML).
-        policy: Policy name (``random``, ``scripted``) or agent file (``agent.safetensors``) for the policy
+        policy: Policy name (``random``, ``pilot``, ``scripted``) or agent file (``agent.safetensors``) for the policy
             controller.
         trust_pickle: Allow a stable-baselines3 ``.zip`` agent, which is unpickled and so can run code from the file.
         replay: ``DATASET_DIR:EPISODE`` or an action file to replay.
