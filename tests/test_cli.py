@@ -117,3 +117,40 @@ def test_worlds_say_which_ship_a_learned_model_and_play_says_what_to_do(capsys):
     assert main(["play", "highway", "--headless", "--policy", "random"]) == 2
     err = capsys.readouterr().err
     assert "has no learned model shipped" in err and "WorldSimReal-v0" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rollout", "carracing_straight_brake", "--out", "{blocker}/out"],
+        ["play", "breakout", "--headless", "--policy", "random", "--frames", "2", "--out", "{blocker}/x.mp4"],
+        [
+            "play",
+            "breakout",
+            "--headless",
+            "--policy",
+            "random",
+            "--frames",
+            "2",
+            "--out",
+            "{ok}",
+            "--record",
+            "{blocker}/r",
+        ],
+        ["bench", "breakout", "--backends", "eager", "--steps", "1", "--out", "{blocker}/b.json"],
+    ],
+    ids=["rollout", "play-out", "play-record", "bench"],
+)
+def test_an_unwritable_output_fails_before_any_model_loads(argv, tmp_path, capsys, monkeypatch):
+    from worldsim.world_model import WorldModel
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output place was checked")
+
+    monkeypatch.setattr(WorldModel, "load", no_load)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a path under a file can never be created, whoever runs the test
+    argv = [a.format(blocker=blocker, ok=tmp_path / "ok.mp4") for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(blocker) in err and "Traceback" not in err

@@ -124,3 +124,21 @@ def test_the_demo_drive_stays_on_the_road(tmp_path):
         s.close()
     assert s.controller_name == "policy:pilot"
     assert on_road(np.stack(frames)).mean() >= 0.9
+
+
+def test_a_step_count_the_card_calls_unsafe_for_long_play_is_warned_about(caplog):
+    from worldsim.assets import long_play_verdicts, resolve_world
+
+    for name in WORLDS:
+        verdicts = long_play_verdicts(resolve_world(name).card)
+        assert set(verdicts) >= {1, 2, 4}, f"{name}: the card has no 10,000-frame check per step count"
+        assert verdicts[max(verdicts)], f"{name}: not even the most steps hold 10,000 frames"
+    unsafe = [(n, k) for n in WORLDS for k, ok in long_play_verdicts(resolve_world(n).card).items() if not ok]
+    if not unsafe:
+        pytest.skip("every shipped world holds at every step count")
+    name, steps = unsafe[0]
+    with caplog.at_level("WARNING", logger="worldsim.sampling.simulator"):
+        sim = Simulator.load(name, device="cpu", backend="eager", sampling={"steps": steps})
+    assert sim.long_play_warning() is not None and "drifts" in caplog.text
+    sim.steps = max(k for k, ok in sim.long_play.items() if ok)
+    assert sim.long_play_warning() is None

@@ -8,6 +8,7 @@ another assets directory. A checkpoint path may be a ``.safetensors`` file or a 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,21 @@ class WorldFiles:
     name: str
     world: Path
     starts: Path | None
+    card: Path | None = None
+
+
+def long_play_verdicts(card: Path | None) -> dict[int, bool]:
+    """``{steps: passed}`` of a model card's 10,000-frame stability check (``scripts/stability.py``); {} if none.
+
+    A step count that failed drifts off the real picture in long play; the simulator warns when it is used.
+    """
+    if card is None or not card.is_file():
+        return {}
+    try:
+        rows = json.loads(card.read_text()).get("long_stability", {}).get("rows", {})
+        return {int(k): bool(v["passed"]) for k, v in rows.items()}
+    except (ValueError, TypeError, KeyError, AttributeError):  # a card is documentation: never stop a run over it
+        return {}
 
 
 def resolve_world(spec: str | Path | None = None) -> WorldFiles:
@@ -58,10 +74,13 @@ def resolve_world(spec: str | Path | None = None) -> WorldFiles:
             )
         starts = path.with_name("starts.safetensors")
         name = path.stem if path.stem != "world" else path.parent.name
-        return WorldFiles(name, path, starts if starts.is_file() else None)
+        card = path.with_name("card.json")
+        return WorldFiles(name, path, starts if starts.is_file() else None, card if card.is_file() else None)
     names = shipped_worlds()
     if spec not in names:
         raise unknown_name("world", spec, names or ["(none shipped: pass a checkpoint path)"])
     root = assets_dir() / spec
-    starts = root / "starts.safetensors"
-    return WorldFiles(spec, root / "world.safetensors", starts if starts.is_file() else None)
+    starts, card = root / "starts.safetensors", root / "card.json"
+    return WorldFiles(
+        spec, root / "world.safetensors", starts if starts.is_file() else None, card if card.is_file() else None
+    )

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader (or a killed writer) never sees a half-written file."""
+"""Atomic file writes: a reader (or a killed writer) never sees a half-written file; output checks up front."""
 
 from __future__ import annotations
 
@@ -38,3 +38,23 @@ def remove_stale_temp_files(directory: str | Path) -> int:
         p.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def writable_dir(path: str | Path) -> Path:
+    """Create directory ``path`` (and parents) and check a file can be written in it; return it.
+
+    Commands call this on their output directories before any expensive work (loading a model, a warm-up, a
+    rollout), so a path under a file, a read-only or a full disk fails in the first second with the OS error
+    (turned into one line by the CLI), not after minutes of work.
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / f"{TMP_MARKER}probe-{os.getpid()}"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"0")
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
+    return path

@@ -49,8 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Benchmark, print, save."""
+    from worldsim.io import writable_dir
     from worldsim.sampling.bench import BenchConfig, format_rows, run_bench
 
+    writable_dir(Path(args.out).parent)  # before minutes of timing
     data: dict = {"world": args.world} if args.world else {}
     data["sampling"] = sampling_overrides(args)
     for key in ("preset", "backends", "steps", "batch", "frames", "device"):
@@ -68,7 +70,6 @@ def run(args: argparse.Namespace) -> int:
             report["play"] = time_play_loop(cfg.world, cfg.frames * 3, device=cfg.device or "auto",
                                             sampling=cfg.sampling)  # fmt: skip
     print(format_rows(report))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from worldsim.cli.fields import add_config_args, config_from_args
 from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
@@ -51,9 +52,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Play in a window, or headless."""
+    from worldsim.io import writable_dir
     from worldsim.play.config import build_session
 
     cfg = config_from_args(PlayConfig, args, "play options", sampling=sampling_overrides(args))
+    # Output places are checked before the world loads and warms up (seconds), not when the first file is written.
+    if cfg.headless:
+        writable_dir(Path(cfg.out).parent)
+    if cfg.record:
+        writable_dir(cfg.record)
     if cfg.headless:
         from worldsim.play.headless import run_headless
 

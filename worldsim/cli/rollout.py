@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the scenarios, print one line per scenario; exit 1 when any failed."""
     from worldsim.errors import ConfigError
+    from worldsim.io import writable_dir
     from worldsim.rollout import RunOptions, SuiteOptions, find_scenarios, run_suite, shipped_scenarios
 
     if args.list:
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {args.samples}")
     files = find_scenarios(args.scenarios)
+    writable_dir(args.out)  # before any model runs
     options = SuiteOptions(
         out=args.out,
         force=args.force,

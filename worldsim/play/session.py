@@ -303,7 +303,9 @@ class PlaySession:
     def set_steps(self, steps: int) -> None:
         """Change the denoising steps per frame (live)."""
         self.sim.steps = min(max(1, int(steps)), MAX_STEPS)
-        self.notify(f"denoising steps: {self.sim.steps}")
+        unsafe = self.sim.long_play_warning()
+        text = f"denoising steps: {self.sim.steps}"
+        self.notify(f"{text} (drifts in long play: see the model card)" if unsafe else text, 4.0 if unsafe else 2.5)
 
     def set_speculation(self, on: bool) -> None:
         """Turn speculative rollouts on (with the session's lookahead) or off."""

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from worldsim.actions import ActionSchema
-from worldsim.assets import resolve_world, shipped_worlds
+from worldsim.assets import long_play_verdicts, resolve_world, shipped_worlds
 from worldsim.device import resolve_device, synchronize, torch_threads
 from worldsim.errors import CheckpointError, GenerationError, InvalidAction, UnknownNameError
 from worldsim.runtime import compute_threads, generation_bf16
@@ -125,6 +125,9 @@ class Simulator:
             raise ValueError(f"num_streams must be >= 1, got {num_streams}")
         self.world, self.num_streams, self.starts = world, num_streams, starts
         self.name = name or world.schema.world
+        #: ``{steps: passed}`` of the model card's long-play check (set by :meth:`load`; {} when unknown).
+        self.long_play: dict[int, bool] = {}
+        self._warned_steps: set[int] = set()
         recipe = resolve_sampling(world.sampling, sampling)
         self.threads = compute_threads(threads)
         self.bf16 = generation_bf16(precision, world.device.type, num_streams)
@@ -162,7 +165,10 @@ class Simulator:
             ) from None
         model = WorldModel.load(files.world, resolve_device(device))
         starts = kwargs.pop("starts", None) or (StartStates.load(files.starts) if files.starts else None)
-        return cls(model, num_streams, starts=starts, name=files.name, **kwargs)
+        sim = cls(model, num_streams, starts=starts, name=files.name, **kwargs)
+        sim.long_play = long_play_verdicts(files.card)
+        sim.warn_long_play()
+        return sim
 
     @property
     def schema(self) -> ActionSchema:
@@ -195,6 +201,24 @@ class Simulator:
             raise ValueError(f"steps must be >= 1, got {value}")
         self.sampler.sampling = replace(self.sampling, steps=int(value))
         self._drop_speculation()
+        self.warn_long_play()
+
+    def long_play_warning(self) -> str | None:
+        """Why the current step count is unsafe for long play, from the world's model card; None when it is not."""
+        if self.long_play.get(self.steps, True):
+            return None
+        safe = [str(k) for k, ok in sorted(self.long_play.items()) if ok]
+        return (
+            f"world {self.name!r} at {self.steps} step(s) drifts off the real picture in long play (its model card's "
+            f"10,000-frame check failed); use {' or '.join(safe) or 'more'} steps for long runs"
+        )
+
+    def warn_long_play(self) -> None:
+        """Log :meth:`long_play_warning` once per step count."""
+        why = self.long_play_warning()
+        if why is not None and self.steps not in self._warned_steps:
+            self._warned_steps.add(self.steps)
+            log.warning("%s", why)
 
     @property
     def lookahead(self) -> int:
