@@ -109,3 +109,35 @@ def test_killed_collect_leaves_a_valid_dataset_and_resumes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert list(validate_dataset(out)) == []
     assert Dataset(out).num_steps == 400
+
+
+def test_counterfactual_collection_is_deterministic_resumes_and_records_its_mix(tmp_path):
+    """The deviating policy (scripted driving with held deviations) collects like every policy: same seed, same
+    bytes; a lost shard is remade identically; the mix is in meta.json."""
+    cfg = _cfg(tmp_path, world="toy", frames=400, frames_per_shard=200, policy="deviate=0.5,scripted=0.5")
+    collect(cfg, progress=False)
+    out = tmp_path / "ds"
+    reference = (out / "shard-000001.safetensors").read_bytes()
+    (out / "shard-000001.safetensors").unlink()
+    assert collect(cfg, progress=False).shards_written == 1
+    assert (out / "shard-000001.safetensors").read_bytes() == reference
+    ds = Dataset(out)
+    assert ds.meta["collect"]["settings"]["policy"] == {"deviate": 0.5, "scripted": 0.5}
+    assert {ds.episode(i).policy for i in range(len(ds))} <= {"deviate", "scripted"}
+
+
+def test_deviations_are_held_actions_of_every_kind_between_scripted_driving():
+    from worldsim.policies.base import make_policy
+    from worldsim.sources import make_world
+
+    world = make_world("toy")
+    frame = world.reset(seed=3)
+    policy = make_policy("deviate", "toy")
+    policy.reset(world, np.random.default_rng(3))
+    actions = [policy.act(frame) for _ in range(3000)]
+    starts = [d[0] for d in policy.deviations]
+    assert starts[0] >= 20 and all(b - a >= 10 + 30 for a, b in zip(starts, starts[1:], strict=False))
+    assert {d[1] for d in policy.deviations} == set(range(len(world.schema)))  # every action deviates sometime
+    for t, action, hold in policy.deviations:
+        if t + hold <= len(actions):
+            assert 10 <= hold <= 60 and set(actions[t - 1 : t - 1 + hold]) == {action}

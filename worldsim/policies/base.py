@@ -46,6 +46,8 @@ POLICIES: dict[str, dict[str, str]] = {
     },
     "pilot": {"carracing": "worldsim.policies.carracing_pilot:CarRacingPilot"},
 }
+# Counterfactual data: the scripted policy with held deviating actions (every world that has a scripted policy).
+POLICIES["deviate"] = {world: "worldsim.policies.deviating:DeviatingPolicy" for world in POLICIES["scripted"]}
 
 
 def available_policies(world: str) -> list[str]:
