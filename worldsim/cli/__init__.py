@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "export",
     "play": "play",
     "rollout": "rollout",
+    "branches": "branches",
 }
 
 EPILOG = """examples:

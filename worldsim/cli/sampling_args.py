@@ -22,6 +22,11 @@ def add_sampling_args(p: argparse.ArgumentParser, steps: bool = True) -> None:
         metavar="KEY=VALUE",
         help="any field of the sampling recipe, e.g. guidance.parallel=0, context_noise=0.2, hold.threshold=0",
     )
+    g.add_argument(
+        "--no-hold",
+        action="store_true",
+        help="no pixel post-processing: every pixel is the decoder's (pixel hold and still frames off)",
+    )
 
 
 def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -29,4 +34,6 @@ def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
     items = [f"steps={args.steps}"] if getattr(args, "steps", None) is not None else []
     if args.guidance is not None:
         items.append(f"guidance.scale={args.guidance}")
+    if getattr(args, "no_hold", False):
+        items += [f"hold.{k}=0" for k in ("threshold", "region_threshold", "still", "still_region", "snap")]
     return apply_overrides({}, [*items, *args.sampling])

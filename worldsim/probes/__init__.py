@@ -3,3 +3,24 @@
 Probes read real and generated frames the same way, so a model and the real simulator can be compared on the
 state a player or a driving engineer cares about, not only on pixel error.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+#: Per-world probes: ``frames (..., H, W, 3) -> {name: values (...)}``; worlds without one have no entry.
+Probe = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def _carracing(frames: np.ndarray) -> dict[str, np.ndarray]:
+    from worldsim.probes import carracing
+
+    return {"speed": carracing.speed(frames), "on_road": carracing.on_road(frames)}
+
+
+PROBES: dict[str, Probe] = {"carracing": _carracing}
+
+#: A probed speed below this (m/s) counts as stopped.
+STOPPED_SPEED = 2.0

@@ -33,7 +33,7 @@ import torch
 from worldsim.actions import ActionSchema
 from worldsim.assets import long_play_verdicts, resolve_world, shipped_worlds
 from worldsim.device import resolve_device, synchronize, torch_threads
-from worldsim.errors import CheckpointError, GenerationError, InvalidAction, UnknownNameError
+from worldsim.errors import CheckpointError, ConfigError, GenerationError, InvalidAction, UnknownNameError
 from worldsim.runtime import compute_threads, generation_bf16
 from worldsim.sampling.backends import EagerBackend, make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
@@ -130,8 +130,13 @@ class Simulator:
         self._warned_steps: set[int] = set()
         recipe = resolve_sampling(world.sampling, sampling)
         self.threads = compute_threads(threads)
-        self.bf16 = generation_bf16(precision, world.device.type, num_streams)
         self.backend = make_backend(world.dynamics, backend, cache_dir, self.threads)
+        # bf16 autocast is a torch setting: an exported program (ONNX, TensorRT) runs in the precision it was
+        # exported in, and an ONNX graph traced under autocast does not load in ONNX Runtime.
+        if precision == "bf16" and self.backend.name in ("onnx", "tensorrt"):
+            raise ConfigError(f"precision bf16 needs the eager or compile backend, not {self.backend.name!r}")
+        torch_runs = self.backend.name in ("eager", "compile")
+        self.bf16 = torch_runs and generation_bf16(precision, world.device.type, num_streams)
         self.generator = torch.Generator()
         self.seed(seed)
         self.sampler = CachedSampler(self.backend, recipe, self.generator, lookahead)

@@ -47,7 +47,7 @@ class TrainConfig:
         context_noise: Inference context-noise level (exported with the world).
         seed: Seed of data order, noise and initialisation.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
-        bf16: bf16 autocast on CUDA (ignored on CPU).
+        bf16: bf16 autocast on CUDA and on CPUs with AMX-BF16 (fp32 on other CPUs, whose bf16 is slower).
         compile: ``torch.compile`` the model (CUDA).
         threads: CPU threads for torch (0 = torch's default).
         stop_after: Leave after this many steps in this invocation (0 = run to ``steps``); resume later.

@@ -38,6 +38,7 @@ from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
+from worldsim.runtime import cpu_info
 from worldsim.sampling.config import SamplingConfig
 from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.training.logger import MetricsLogger
@@ -112,6 +113,11 @@ def _mfu(run: Run, samples_per_s: float) -> dict[str, float]:
     return {"perf/mfu": samples_per_s * flops / (peak * run.world_size)}
 
 
+def train_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether training steps run under bf16 autocast: on CUDA, and on CPUs whose matrix units do bf16 (AMX)."""
+    return cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and cpu_info()["amx_bf16"]))
+
+
 def _should_pause(cfg: TrainConfig, steps_done: int, seconds: float) -> bool:
     by_steps = cfg.stop_after > 0 and steps_done >= cfg.stop_after
     return by_steps or (cfg.time_limit > 0 and seconds >= cfg.time_limit)
@@ -127,7 +133,7 @@ def _train_step(run: Run, step: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     batch = run.train.sample(rng, cfg.batch_size).to(run.device)
     data = (batch.latents, batch.actions, batch.rewards, batch.terminated, batch.has_action)
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.bf16 and run.device.type == "cuda"):
+    with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=train_bf16(cfg, run.device)):
         if cfg.objective.bootstrap_every:
             out = shortcut_loss(run.model, run.ema, *data, cfg.objective, gen)
         else:
@@ -312,6 +318,7 @@ def _save(run: Run) -> None:
         dataset=str(run.cfg.data),
         train_seconds=_train_seconds(run),
         hardware=hardware_name(run.device, run.world_size),
+        precision="bf16 autocast" if train_bf16(run.cfg, run.device) else "fp32",
         **({"parent": run.parent} if run.parent else {}),
     )
 
