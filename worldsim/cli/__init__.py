@@ -30,6 +30,7 @@ COMMANDS = {
     "play": "play",
     "rollout": "rollout",
     "branches": "branches",
+    "rank": "rank",
 }
 
 EPILOG = """examples:

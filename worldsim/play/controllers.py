@@ -24,6 +24,7 @@ import numpy as np
 
 from worldsim.actions import ActionSchema
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
+from worldsim.policies.base import LearnedWorld
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class PolicyController(Controller):
     def reset(self, inp: ControlInput, seed: int) -> None:
         """Frame-only policies restart with the learned world's episode."""
         if not self.needs_real:
-            self.policy.reset(_LearnedWorld(self.schema), np.random.default_rng(seed))
+            self.policy.reset(LearnedWorld(self.schema), np.random.default_rng(seed))
             self._ready = True
 
     def real_reset(self, world: Any, seed: int) -> None:
@@ -120,18 +121,6 @@ class PolicyController(Controller):
             return 0
         frame = inp.real_frame if self.needs_real else inp.frame
         return int(self.policy.act(frame))
-
-
-@dataclass
-class _LearnedWorld:
-    """What a frame-only policy may know about the learned world: its actions."""
-
-    schema: ActionSchema
-    explore_weights: Any = None
-
-    @property
-    def unwrapped(self) -> _LearnedWorld:
-        return self
 
 
 class AgentController(Controller):

@@ -35,9 +35,24 @@ class Policy(ABC):
         """Return the action id to take on ``frame``."""
 
 
+class LearnedWorld:
+    """What a frame-only policy may know about a learned world: its name and actions (there is no state to read)."""
+
+    explore_weights = None
+
+    def __init__(self, schema: Any) -> None:
+        self.schema, self.name = schema, schema.world
+
+    @property
+    def unwrapped(self) -> LearnedWorld:
+        """Itself (as a real simulator's adapter answers its simulator)."""
+        return self
+
+
 # name -> {world name or "*": "module:Class"}; "*" applies to every world.
 POLICIES: dict[str, dict[str, str]] = {
     "random": {"*": "worldsim.policies.random_persistent:RandomPersistentPolicy"},
+    "constant": {"*": "worldsim.policies.constant:ConstantPolicy"},
     "scripted": {
         "carracing": "worldsim.policies.carracing_driver:CarRacingDriver",
         "highway": "worldsim.policies.highway_driver:HighwayDriver",

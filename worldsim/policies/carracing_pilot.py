@@ -13,6 +13,7 @@ import numpy as np
 
 from worldsim.policies.base import Policy
 from worldsim.probes import carracing as probe
+from worldsim.sources.base import World
 
 NOOP, LEFT, RIGHT, GAS, BRAKE, GAS_LEFT, GAS_RIGHT = range(7)
 
@@ -23,15 +24,34 @@ class CarRacingPilot(Policy):
     Args:
         speed: Target speed (m/s) read from the speed bar.
         deadband: Road-centre offset (pixels) within which the pilot does not steer.
+        noise: Probability per frame of a random action held 1-5 frames (a sloppier driver).
+        brake: Probability per frame of braking for 3-8 frames (a brake-happy driver).
     """
 
     privileged = False
 
-    def __init__(self, speed: float = 22.0, deadband: float = 1.5) -> None:
-        self.speed, self.deadband = speed, deadband
+    def __init__(self, speed: float = 22.0, deadband: float = 1.5, noise: float = 0.0, brake: float = 0.0) -> None:
+        self.speed, self.deadband, self.noise, self.brake = speed, deadband, noise, brake
+        self.held, self.left = NOOP, 0
+
+    def reset(self, world: World, rng: np.random.Generator) -> None:
+        """Start an episode (no held action)."""
+        super().reset(world, rng)
+        self.held, self.left = NOOP, 0
 
     def act(self, frame: np.ndarray) -> int:
         """Steer towards the centre of the road the car is on, a few rows ahead; gas below the target speed."""
+        if self.left > 0:
+            self.left -= 1
+            return self.held
+        if self.noise or self.brake:
+            u = self.rng.random()
+            if u < self.brake:
+                self.held, self.left = BRAKE, int(self.rng.integers(3, 9)) - 1
+                return BRAKE
+            if u < self.brake + self.noise:
+                self.held, self.left = int(self.rng.integers(7)), int(self.rng.integers(1, 6)) - 1
+                return self.held
         road = probe.road_mask(frame)
         offset = _track_road(road)
         fast = float(probe.speed(frame)) >= self.speed
