@@ -77,3 +77,16 @@ def test_the_cli_answers_a_bomb_in_one_line(tmp_path, capsys):
     assert main(["rollout", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) in (1, 2)
     out = capsys.readouterr()
     assert "Traceback" not in out.err + out.out and "not allowed" in out.err + out.out
+
+
+def test_every_refused_construct_of_a_file_is_listed_in_one_line():
+    from worldsim.errors import ConfigError
+    from worldsim.safe_yaml import load
+
+    text = 'a: &x 1\nb: *x\nc: !!python/object:os.system "ls"\nd: !custom 3\n'
+    with pytest.raises(ConfigError) as e:
+        load(text, "bad.yaml")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("bad.yaml:1:")
+    for part in ("line 1: anchor &x", "line 2: alias *x", "line 3: tag", "python/object", "line 4: tag '!custom'"):
+        assert part in msg

@@ -4,14 +4,14 @@ PyYAML's safe loader never runs code, but it still expands aliases: a few hundre
 "billion laughs" file) grow into gigabytes once anything walks the result, so a hostile config or scenario could
 hang a command or exhaust memory. WorldSim's files (configs, scenarios, key maps, action files) need neither
 anchors nor custom tags, so both are refused with the line where they appear, and files over :data:`MAX_BYTES` are
-refused before they are parsed.
+refused before they are parsed. Every refused construct of a file is listed in the one error.
 
 >>> load("steps: 4\nguidance: {scale: 2}", "example")
 {'steps': 4, 'guidance': {'scale': 2}}
 >>> load("a: &x [1, 2]\nb: *x", "bomb.yaml")
 Traceback (most recent call last):
 ...
-worldsim.errors.ConfigError: bomb.yaml:1: YAML anchors and aliases (&x, *x) are not allowed ... write the value out
+worldsim.errors.ConfigError: bomb.yaml:1: YAML anchors, aliases and tags ... (line 1: anchor &x; line 2: alias *x); ...
 """
 
 from __future__ import annotations
@@ -36,21 +36,33 @@ class _Refused(yaml.YAMLError):
 
 
 class Loader(yaml.SafeLoader):
-    """PyYAML's safe loader without anchors, aliases or foreign tags."""
+    """PyYAML's safe loader without anchors, aliases or foreign tags.
+
+    Every refused construct is noted (``problems``) and parsing goes on without it (an alias becomes null, an
+    anchor or a tag is dropped, so nothing is ever expanded), so one error can list every problem of a file.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.problems: list[tuple[Any, str]] = []
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        """Compose the next node, refusing it if it carries an anchor or a foreign tag (an alias event has one)."""
+        """Compose the next node; note and drop an alias, an anchor or a foreign tag."""
         event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            self.get_event()
+            self.problems.append((event.start_mark, f"alias *{event.anchor}"))
+            return yaml.ScalarNode("tag:yaml.org,2002:null", "", event.start_mark, event.end_mark)
         anchor = getattr(event, "anchor", None)
         if anchor is not None:
-            raise _Refused(
-                f"YAML anchors and aliases (&{anchor}, *{anchor}) are not allowed in WorldSim files; "
-                "write the value out",
-                event.start_mark,
-            )
+            self.problems.append((event.start_mark, f"anchor &{anchor}"))
+            event.anchor = None
         tag = getattr(event, "tag", None)
         if tag not in (None, "!") and tag not in _CORE_TAGS:
-            raise _Refused(f"YAML tag {tag!r} is not allowed in WorldSim files; remove it", event.start_mark)
+            self.problems.append((event.start_mark, f"tag {tag!r}"))
+            event.tag = None
+            if isinstance(event, yaml.ScalarEvent):
+                event.implicit = (True, True)  # resolved as the plain value it would be without the tag
         return super().compose_node(parent, index)
 
 
@@ -72,23 +84,42 @@ def read_text(path: str | Path) -> str:
 
 def load(text: str, where: str | Path) -> Any:
     """Parse ``text`` (from ``where``, for messages) into Python values."""
-    return _parse(yaml.load, text, where)
+    return _parse(True, text, where)
 
 
 def compose(text: str, where: str | Path) -> yaml.Node | None:
     """Parse ``text`` into YAML nodes, which keep line numbers (scenario and action files report them)."""
-    return _parse(yaml.compose, text, where)
+    return _parse(False, text, where)
 
 
-def _parse(fn: Any, text: str, where: str | Path) -> Any:
+def _parse(construct: bool, text: str, where: str | Path) -> Any:
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{where}: {len(text)} characters is too large for a WorldSim YAML value")
+    loader = None
     try:
-        return fn(text, Loader=Loader)
+        loader = Loader(text)  # its reader refuses control characters at once
+        node = loader.get_single_node()
+        if loader.problems:
+            raise ConfigError(_refusal(loader.problems, where))
+        return loader.construct_document(node) if construct and node is not None else node
     except yaml.YAMLError as e:
+        if loader is not None and loader.problems:  # the refused constructs first: they may be what broke the rest
+            raise ConfigError(_refusal(loader.problems, where)) from None
         mark = getattr(e, "problem_mark", None)
         at = f"{where}:{mark.line + 1}" if mark is not None else str(where)
         problem = getattr(e, "problem", None) or str(e).replace("\n", " ")
-        if isinstance(e, _Refused):
-            raise ConfigError(f"{at}: {problem}") from None
         raise ConfigError(f"{at}: not valid YAML ({problem}); check the indentation and quoting there") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _refusal(problems: list[tuple[Any, str]], where: str | Path) -> str:
+    """One line naming every refused construct with its line, and the fix."""
+    found = "; ".join(f"line {mark.line + 1}: {what}" for mark, what in problems[:20])
+    more = f" and {len(problems) - 20} more" if len(problems) > 20 else ""
+    first = problems[0][0].line + 1
+    return (
+        f"{where}:{first}: YAML anchors, aliases and tags other than YAML's own are not allowed in WorldSim files "
+        f"({found}{more}); write the values out and remove the tags"
+    )
