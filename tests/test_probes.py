@@ -54,3 +54,62 @@ def test_the_pilot_keeps_to_the_road_from_pixels_alone():
 def test_probes_work_at_other_resolutions():
     frame = make_world("carracing", height=96, width=96).reset(seed=3)
     assert probe.road_mask(frame).shape == (64, 64) and probe.on_road(frame)
+
+
+@pytest.fixture(scope="module")
+def breakout_play():
+    pytest.importorskip("ale_py")
+    world = make_world("breakout", height=64, width=64)
+    frames, ram = [], []
+    for seed, name in ((21, "scripted"), (22, "random")):  # seeds 0-4 calibrated the probe
+        frame = world.reset(seed=seed)
+        policy = make_policy(name, "breakout")
+        policy.reset(world, np.random.default_rng(seed))
+        for _ in range(300):
+            s = world.step(policy.act(frame))
+            if s.terminated or s.truncated:
+                break
+            frame = s.frame
+            frames.append(frame)
+            ram.append(world.unwrapped.ale.getRAM().copy())
+    world.close()
+    return np.stack(frames), np.stack(ram).astype(np.float64)
+
+
+def test_the_ball_is_found_where_the_emulator_put_it(breakout_play):
+    from worldsim.probes import breakout
+
+    frames, ram = breakout_play
+    x, y = (ram[:, 99] - 49 + 1) * 64 / 160, (ram[:, 101] + 9 + 2) * 64 / 210  # RAM -> 64x64 centre
+    in_play = ram[:, 101] > 0
+    open_field = in_play & (y >= 6) & (y < 55.5) & ~((y >= 17) & (y < 24))
+    found = breakout.ball(frames)
+    assert open_field.sum() > 100 and (~in_play).sum() > 10
+    assert found["present"][open_field].mean() >= 0.95 and not found["present"][~in_play].any()
+    err = np.hypot(found["y"] - y, found["x"] - x)[open_field & found["present"]]
+    assert np.median(err) < 0.5 and np.percentile(err, 90) < 1.5
+    paddle = (ram[:, 72] - 47 + 8) * 64 / 160
+    assert np.median(np.abs(breakout.paddle_x(frames) - paddle)) < 1.0
+
+
+def test_bricks_and_score_follow_the_game(breakout_play):
+    from worldsim.probes import breakout
+
+    frames, ram = breakout_play
+    left = breakout.bricks(frames)
+    assert left[0] > 0.95 and left.min() < left[0]  # a full wall, then fewer bricks
+    assert breakout.score_changed(frames).sum() >= 1
+
+
+def test_probe_scores_compare_model_and_real():
+    from worldsim.eval.report import probe_scores
+
+    real = {"ball_present": np.array([[True, True, False]]), "ball_y": np.array([[10.0, 11, np.nan]]),
+            "ball_x": np.array([[5.0, 6, np.nan]]), "paddle_x": np.array([[30.0, 31, 32]])}  # fmt: skip
+    gen = {"ball_present": np.array([[True, False, False]]), "ball_y": np.array([[13.0, np.nan, np.nan]]),
+           "ball_x": np.array([[9.0, np.nan, np.nan]]), "paddle_x": np.array([[30.0, 33, 32]])}  # fmt: skip
+    out = probe_scores(gen, real)
+    assert out["ball_position_error"]["per_horizon"][0] == pytest.approx(5.0)  # 3-4-5
+    assert out["ball_recall"]["mean"] == pytest.approx(0.5)
+    assert out["ball_present"]["rate_model"] == pytest.approx(1 / 3) and out["ball_present"]["ratio"] == 0.5
+    assert out["paddle_x"]["abs_error"]["mean"] == pytest.approx(2 / 3)

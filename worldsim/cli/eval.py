@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print the table."""
     from pathlib import Path
 
-    from worldsim.eval.report import format_table
+    from worldsim.eval.report import format_probes, format_table
     from worldsim.eval.run import EvalConfig, run_eval
 
     path = Path(args.world)
@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = from_dict(EvalConfig, apply_overrides(data, args.overrides), where="eval options")
     result = run_eval(cfg, progress=not args.no_progress)
     print(format_table(result))
+    if result.get("probes"):
+        print(format_probes(result))
     ceiling = result["codec_ceiling"]
     print(
         f"codec ceiling (real frames through the codec): PSNR {ceiling['psnr']:.2f} dB, "

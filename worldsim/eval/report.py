@@ -74,6 +74,7 @@ def evaluate_rollouts(
     pred_term_prob: np.ndarray | None = None,
     real_term: np.ndarray | None = None,
     reward_zero_tol: float = 0.01,
+    probe: Any = None,
 ) -> dict[str, Any]:
     """Score generated rollouts against the recorded continuation.
 
@@ -90,6 +91,8 @@ def evaluate_rollouts(
         pred_term_prob: Predicted termination probability per step ``[E, T]`` (with ``real_term``), or ``None``.
         real_term: Recorded ``terminated`` flags ``[E, T]``.
         reward_zero_tol: Rewards with ``|r| <= tol`` count as zero for the sign accuracy.
+        probe: The world's state probe (:data:`worldsim.probes.PROBES`), read on generated and real frames alike;
+            ``probes`` in the result (see :func:`probe_scores`), or ``None`` without one.
 
     Returns:
         A JSON-safe dict (``None`` where a value is undefined, e.g. precision with no predicted positives):
@@ -132,7 +135,41 @@ def evaluate_rollouts(
         result["reward"] = _reward_scores(np.asarray(pred_reward), np.asarray(real_reward), (e, t), reward_zero_tol)
     if pred_term_prob is not None and real_term is not None:
         result["termination"] = _termination_scores(np.asarray(pred_term_prob), np.asarray(real_term), (e, t))
+    result["probes"] = probe_scores(probe(generated), probe(real)) if probe is not None else None
     return _json_safe(result)
+
+
+def probe_scores(gen: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Compare what the probes read on generated and real frames (``[E, T]`` each), per horizon band.
+
+    A yes/no probe (the ball is there, the car is on the road) gives its rate in both and their agreement; a
+    number (speed, paddle x) gives the mean absolute difference where both are defined. A ball's position
+    (``ball_y``/``ball_x``) gives the distance between the two balls where both frames show one.
+    """
+    out: dict[str, Any] = {}
+    for key, g in gen.items():
+        r = real[key]
+        if key in ("ball_y", "ball_x"):
+            continue
+        if g.dtype == bool:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rate_g, rate_r = float(g.mean()), float(r.mean())
+            out[key] = {
+                "rate_model": rate_g,
+                "rate_real": rate_r,
+                "ratio": _ratio(rate_g, rate_r),
+                "agreement": _summary((g == r).astype(np.float64)),
+            }
+        else:
+            out[key] = {"abs_error": _summary(np.abs(g.astype(np.float64) - r))}
+    if "ball_y" in gen:
+        both = gen["ball_present"] & real["ball_present"]
+        dist = np.hypot(gen["ball_y"] - real["ball_y"], gen["ball_x"] - real["ball_x"])
+        out["ball_position_error"] = _summary(np.where(both, dist, np.nan))
+        # Recall of the real ball: of the frames where the real ball is there, the share where the model draws one.
+        out["ball_recall"] = _summary(np.where(real["ball_present"], gen["ball_present"], np.nan).astype(np.float64))
+    return out
 
 
 def motion_scores(
@@ -347,4 +384,21 @@ def format_table(result: dict[str, Any]) -> str:
             f"termination @0.5: accuracy {_fmt(term['accuracy'], 3)}, precision {_fmt(term['precision'], 3)}, "
             f"recall {_fmt(term['recall'], 3)} ({term['positives']} real, {term['predicted_positives']} predicted)"
         )
+    return "\n".join(lines)
+
+
+def format_probes(result: dict[str, Any]) -> str:
+    """One line per probe: rates in model and real (yes/no probes) or the error per horizon band (numbers)."""
+    lines = []
+    for key, v in (result.get("probes") or {}).items():
+        if "rate_model" in v:
+            lines.append(
+                f"probe {key}: model {_fmt(v['rate_model'], 3)} vs real {_fmt(v['rate_real'], 3)} "
+                f"(ratio {_fmt(v['ratio'], 2)}), agreement {_fmt(v['agreement']['mean'], 3)}"
+            )
+        else:
+            summary = v.get("abs_error", v)
+            bands = ", ".join(f"{b} {_fmt(x, 2)}" for b, x in summary["bands"].items())
+            what = "error" if "abs_error" in v else "mean"
+            lines.append(f"probe {key}: {what} by horizon band: {bands}")
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from worldsim.data.dataset import Dataset
 from worldsim.data.windows import eval_windows, gather
 from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError
+from worldsim.probes import PROBES
 from worldsim.sampling.config import HoldConfig, resolve_sampling
 from worldsim.sampling.display import Display
 from worldsim.sampling.open_loop import open_loop
@@ -126,6 +127,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         gen["frames"], data["frames"][:, context:], data["frames"][:, context - 1], data["actions"][:, context:],
         idm=idm, pred_reward=gen["reward"], real_reward=data["rewards"][:, context:],
         pred_term_prob=gen["term_prob"], real_term=data["terminated"][:, context:],
+        probe=PROBES.get(world.schema.world),
     )  # fmt: skip
     result["config"] = {
         "world": cfg.world, "data": cfg.data, "sampling": to_dict(recipe), "context": context,

@@ -20,7 +20,20 @@ def _carracing(frames: np.ndarray) -> dict[str, np.ndarray]:
     return {"speed": carracing.speed(frames), "on_road": carracing.on_road(frames)}
 
 
-PROBES: dict[str, Probe] = {"carracing": _carracing}
+def _breakout(frames: np.ndarray) -> dict[str, np.ndarray]:
+    from worldsim.probes import breakout
+
+    found = breakout.ball(frames)
+    return {
+        "ball_present": found["present"],
+        "ball_y": found["y"],
+        "ball_x": found["x"],
+        "paddle_x": breakout.paddle_x(frames),
+        "bricks": breakout.bricks(frames),
+    }
+
+
+PROBES: dict[str, Probe] = {"carracing": _carracing, "breakout": _breakout}
 
 #: A probed speed below this (m/s) counts as stopped.
 STOPPED_SPEED = 2.0
