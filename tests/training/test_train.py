@@ -132,6 +132,7 @@ def test_eval_cli_writes_report(toy, tmp_path, capsys):
     assert "copy_last" in report["psnr"] and report["idm"] is not None
     assert report["codec_ceiling"]["psnr"] > 0 and 0 <= report["codec_ceiling"]["idm_accuracy"] <= 1
     assert (tmp_path / "eval" / "eval.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "eval" / "sheet.png").read_bytes()[:4] == b"\x89PNG"  # real over generated rows
     assert "copy" in capsys.readouterr().out.lower()
     # a world evaluated on another world's data is refused with both action sets named
     other = tmp_path / "other"

@@ -67,5 +67,6 @@ def run(args: argparse.Namespace) -> int:
         f"IDM accuracy {ceiling['idm_accuracy']:.3f}, moving recall {ceiling['moving_recall']:.3f} "
         f"(moving pixels {ceiling['moving_ratio']:.2f} of real)"
     )
-    print(f"report: {result['files']['json']}  plot: {result['files']['png']}")
+    files = result["files"]
+    print(f"report: {files['json']}  plot: {files['png']}  sheet (real over generated rows): {files['sheet']}")
     return 0

@@ -19,6 +19,7 @@ from worldsim.probes import PROBES
 from worldsim.sampling.config import HoldConfig, resolve_sampling
 from worldsim.sampling.display import Display
 from worldsim.sampling.open_loop import open_loop
+from worldsim.video import contact_sheet, write_png
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -137,5 +138,24 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm, recipe.hold
     )
     json_path, png_path = write_report(result, out)
-    result["files"] = {"json": str(json_path), "png": str(png_path)}
+    sheet = write_png(out / "sheet.png", eval_sheet(data["frames"][:, context - 1 :], gen["frames"]))
+    result["files"] = {"json": str(json_path), "png": str(png_path), "sheet": str(sheet)}
     return result
+
+
+#: Horizons the contact sheet shows (0 = the last context frame).
+SHEET_HORIZONS = (0, 1, 2, 4, 8, 16, 32, 64)
+
+
+def eval_sheet(real: np.ndarray, generated: np.ndarray, windows: int = 4) -> np.ndarray:
+    """Real row over generated row for the first ``windows`` windows, at :data:`SHEET_HORIZONS`.
+
+    ``real`` ``(E, 1 + T, H, W, 3)`` starts with the last context frame; ``generated`` is ``(E, T, H, W, 3)``. A
+    melting room or a missing ball is seen here, not in a mean.
+    """
+    picks = [t for t in SHEET_HORIZONS if t <= generated.shape[1]]
+    rows = []
+    for e in range(min(windows, len(generated))):
+        rows.append(np.stack([real[e, t] for t in picks]))
+        rows.append(np.stack([real[e, 0] if t == 0 else generated[e, t - 1] for t in picks]))
+    return contact_sheet(rows, scale=2)
