@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--starts", type=int, default=200, help="number of start states")
     p.add_argument("--start-frames", type=int, default=5, help="real frames per start state")
     p.add_argument("--min-offset", type=int, default=0, help="skip this many frames at episode starts")
+    p.add_argument(
+        "--from-rest", type=float, default=0.0,
+        help="share of start states cut at an episode's start (the car at rest), e.g. 0.1",
+    )  # fmt: skip
     p.add_argument("--out", default=str(assets_dir()), help="assets directory")
     args = p.parse_args(argv)
 
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = min(args.start_frames, world.dynamics.cfg.context_len)
     starts = StartStates.from_dataset(
         ds, args.starts, keep, seed=0, split=None if args.starts_data else "val", min_offset=args.min_offset,
-        accept=world_class(ds.world).good_start,
+        accept=world_class(ds.world).good_start, from_rest=args.from_rest,
     )  # fmt: skip
     check_origins(starts, ds.world)
     starts.save(out / "starts.safetensors")

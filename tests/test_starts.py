@@ -58,3 +58,9 @@ def test_accept_filters_the_windows(toy_data):
     assert all(bright(w[-1]) for w in starts.frames)
     with pytest.raises(DatasetError, match="pass the start check"):
         StartStates.from_dataset(toy_data, count=4, frames=2, seed=0, split=None, accept=lambda f: False)
+
+
+def test_a_share_of_starts_can_begin_at_rest(toy_data):
+    starts = StartStates.from_dataset(toy_data, count=20, frames=3, seed=0, split=None, from_rest=0.5)
+    prefix = np.diff(starts.origins.offsets)
+    assert 5 <= (prefix == 2).sum() <= 15  # cut at frame 0: the window's last frame is reached by 2 actions

@@ -143,6 +143,7 @@ class StartStates:
         split: str | None = "val",
         min_offset: int = 0,
         accept: Callable[[np.ndarray], bool] | None = None,
+        from_rest: float = 0.0,
     ) -> StartStates:
         """Cut ``count`` windows of ``frames`` real frames from ``split`` episodes of a :class:`Dataset`.
 
@@ -150,6 +151,8 @@ class StartStates:
         ``min_offset`` frames in (skipping e.g. a zoom-in or a loading screen). ``split=None`` uses every episode
         (a dataset recorded for start states alone, with seeds no training run used). ``accept`` judges a
         window's last frame (e.g. CarRacing: road under and ahead of the car); rejected windows are redrawn.
+        ``from_rest`` is the share of windows cut at the very start of an episode (the car at rest, the ball not
+        served yet), so agents trained from the starts also learn to get going.
         Episodes recorded with their simulator seed give the starts their :class:`StartOrigins`.
         """
         rng = np.random.default_rng(seed)
@@ -175,7 +178,8 @@ class StartStates:
                 )
             ep = dataset.episode(int(order[tries % len(order)]))
             tries += 1
-            s = int(rng.integers(min_offset, ep.num_steps + 1 - frames + 1))
+            rest = rng.random() < from_rest
+            s = min_offset if rest else int(rng.integers(min_offset, ep.num_steps + 1 - frames + 1))
             window = np.array(ep.frames[s : s + frames])
             if accept is not None and not accept(window[-1]):
                 continue
