@@ -3,6 +3,11 @@
 # coast segments from states the scripted driver reaches, mixed with scripted and random driving. Every stage
 # resumes after a kill; re-running the same command continues.
 #
+# Measured outcome for carracing (2026-12-06, docs/scenarios.md): WORSE than the shipped world on every branch kind
+# (PSNR -0.2 to -1.1 dB; a braking car that keeps creeping: moving/stopped agreement 90% vs 98.8%), though the
+# policy ranking moved up (Spearman 0.69 vs 0.62). Continuing the few-step student's self-distillation on new data
+# is not the way; the next try retrains the teacher on the mixed data, then distils. Kept as the record of that run.
+#
 #   scripts/finetune_counterfactual.sh carracing
 #
 # Budgets (environment): FRAMES (100000), STEPS (3000, shortcut fine-tuning steps of the shipped student),
