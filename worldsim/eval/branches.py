@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from worldsim.errors import Error
 from worldsim.metrics import psnr, ssim
 from worldsim.policies.base import available_policies, make_policy
 from worldsim.probes import PROBES, STOPPED_SPEED
@@ -105,26 +106,33 @@ def branch_names(world: World) -> list[str]:
 
 def run_real(world: World, start: Start, branch: str, horizon: int) -> tuple[np.ndarray, np.ndarray]:
     """Real frames ``(horizon, H, W, 3)`` and actions ``(horizon,)`` of one branch from ``start``."""
-    frame, why = replay_to(world, start.seed, start.actions, start.frames[-1])
-    if why is not None:
-        raise RuntimeError(f"start seed {start.seed}: {why}")
+    frame = reach(world, start)
     policy = None
     if branch == SCRIPTED:
         policy = make_policy(SCRIPTED, world.name)
         policy.reset(world, np.random.default_rng([start.seed, 1]))
     held = None if policy is not None else world.schema.index(branch)
-    frames, actions = [], []
+    frames, actions, ended = [], [], False
     for _ in range(horizon):
         action = int(policy.act(frame)) if policy is not None else held
-        step = world.step(action)
-        if not (step.terminated or step.truncated):
-            frame = step.frame
-        frames.append(frame)  # an episode that ends holds its last frame: the branch keeps its length
+        if not ended:  # an episode that ends holds its last frame: the branch keeps its length
+            step = world.step(action)
+            ended = step.terminated or step.truncated
+            frame = frame if ended else step.frame
+        frames.append(frame)
         actions.append(action)
     return np.stack(frames), np.array(actions, dtype=np.int64)
 
 
-def _open_real(sim: Simulator, cfg: BranchConfig) -> World:
+def reach(world: World, start: Start) -> np.ndarray:
+    """Put the real simulator back into ``start`` (seed and actions replayed); its frame there."""
+    frame, why = replay_to(world, start.seed, start.actions, start.frames[-1])
+    if why is not None:
+        raise Error(f"{world.name} start seed {start.seed}: {why}; the simulator is not deterministic here")
+    return frame
+
+
+def open_real(sim: Simulator, cfg: BranchConfig) -> World:
     """The real simulator, set up as the world's start states were recorded (same action repeat, no step limit)."""
     config: dict[str, Any] = {}
     if sim.starts is not None and sim.starts.origins is not None:
@@ -137,7 +145,7 @@ def _open_real(sim: Simulator, cfg: BranchConfig) -> World:
 def run_branches(cfg: BranchConfig, progress: bool = True) -> dict[str, Any]:
     """Run every branch from every fresh start in the real simulator and in the model; return the report."""
     probe_sim = Simulator.load(cfg.world, num_streams=1, device=cfg.device, backend="eager", sampling=cfg.sampling)
-    world = _open_real(probe_sim, cfg)
+    world = open_real(probe_sim, cfg)
     try:
         starts = make_starts(world, cfg, probe_sim.context_frames)
         names = branch_names(world)

@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from worldsim.eval.branches import BranchConfig, Start, _open_real, make_starts
+from worldsim.eval.branches import BranchConfig, Start, make_starts, open_real, reach
 from worldsim.io import atomic_write_bytes, atomic_write_json
 from worldsim.policies.base import LearnedWorld, Policy, make_policy
 from worldsim.probes import PROBES
 from worldsim.sampling.simulator import Simulator
 from worldsim.sources.base import World
-from worldsim.sources.replay import replay_to
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +83,7 @@ def _policy(spec: tuple[str, dict[str, Any]], world: str, owner: Any, seed: Any)
 
 def run_real(world: World, start: Start, spec: tuple[str, dict[str, Any]], horizon: int, seed: Any) -> dict:
     """Return, safety count and frames of one policy from ``start`` in the real simulator."""
-    frame, why = replay_to(world, start.seed, start.actions, start.frames[-1])
-    if why is not None:
-        raise RuntimeError(f"start seed {start.seed}: {why}")
+    frame = reach(world, start)
     policy = _policy(spec, world.name, world, seed)
     total, frames = 0.0, []
     for _ in range(horizon):
@@ -105,7 +102,7 @@ def run_rank(cfg: RankConfig, progress: bool = True) -> dict[str, Any]:
     name = probe_sim.schema.world
     policies = suite(name)
     bcfg = BranchConfig(world=cfg.world, starts=cfg.starts, seed=cfg.seed, world_options=cfg.world_options)
-    world = _open_real(probe_sim, bcfg)
+    world = open_real(probe_sim, bcfg)
     labels = list(policies)
     real: dict[tuple[str, int], dict] = {}
     try:
