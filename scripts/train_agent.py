@@ -4,10 +4,6 @@ Stages (each resumable; re-running the same command continues where it stopped):
 
 1. ``model``: PPO (stable-baselines3, CNN policy) on ``gym.make_vec("WorldSim-v0", num_envs=N)`` (one batched
    model call per step), with checkpoints every ``--checkpoint-every`` env steps.
-
-Agents and checkpoints are WorldSim agent files (``agent.safetensors``: weights plus a JSON description, see
-:mod:`worldsim.rl.agent_file`), never stable-baselines3 zips, which are unpickled on load and so can run code. A
-zip is evaluated only with ``--trust-pickle``.
 2. ``real`` (optional, ``--real-steps``): the same PPO with the same budget in the real simulator
    (``WorldSimReal-v0``, identical spaces), the reference of the normalised score.
 3. ``eval``: random, scripted (where the world has one), the model-trained and the real-trained agent on the
@@ -15,6 +11,10 @@ zip is evaluated only with ``--trust-pickle``.
 
 Normalised score = (agent - random) / (real-trained - random); without a real-trained agent the script also
 reports (agent - random) / (scripted - random).
+
+Agents and checkpoints are WorldSim agent files (``agent.safetensors``: weights plus a JSON description, see
+:mod:`worldsim.rl.agent_file`), never stable-baselines3 zips, which are unpickled on load and so can run code. A
+zip is evaluated only with ``--trust-pickle``.
 """
 
 from __future__ import annotations
