@@ -86,3 +86,16 @@ def test_every_entry_point_takes_the_same_sampling_overrides():
     for command in ("play", "eval", "bench", "export", "rollout"):
         flags = {o for a in sub.choices[command]._actions for o in a.option_strings}
         assert {"--guidance", "-S", "--sampling"} <= flags, command
+
+
+def test_no_hold_switches_every_pixel_post_processing_off():
+    from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
+    from worldsim.sampling.config import HoldConfig, SamplingConfig, resolve_sampling
+
+    p = argparse.ArgumentParser()
+    add_sampling_args(p)
+    hold = HoldConfig(threshold=13, region=(0.875, 1.0, 0.0, 1.0), region_threshold=6, still=0.04)
+    shipped = SamplingConfig(hold=hold)
+    off = resolve_sampling(shipped, sampling_overrides(p.parse_args(["--no-hold"]))).hold
+    assert (off.threshold, off.region_threshold, off.still, off.still_region, off.snap) == (0, 0, 0, 0, 0)
+    assert resolve_sampling(shipped, sampling_overrides(p.parse_args([]))).hold == shipped.hold
