@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SIZE = 64
+from worldsim.probes.frames import PROBE_SIZE, at_probe_size
+
+SIZE = PROBE_SIZE
 SCORE_ROWS = slice(0, 6)
 BRICK_ROWS = slice(17, 29)
 PADDLE_ROWS = slice(57, 60)
@@ -23,19 +25,8 @@ PADDLE_COLS = slice(4, 60)  # the wall corners beside the paddle row are red too
 BALL_MIN_RED = 10.0  # red excess (grey levels) of the ball's brightest pixel; the empty field has 0
 
 
-def _as64(frames: np.ndarray) -> np.ndarray:
-    frames = np.asarray(frames)
-    if frames.shape[-3:-1] == (SIZE, SIZE):
-        return frames
-    import cv2
-
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    out = np.stack([cv2.resize(f, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for f in flat])
-    return out.reshape(*frames.shape[:-3], SIZE, SIZE, 3)
-
-
 def _red(frames: np.ndarray) -> np.ndarray:
-    x = _as64(frames).astype(np.float32)
+    x = at_probe_size(frames).astype(np.float32)
     return np.clip(x[..., 0] - np.maximum(x[..., 1], x[..., 2]), 0, None)
 
 
@@ -72,13 +63,13 @@ def paddle_x(frames: np.ndarray) -> np.ndarray:
 
 def bricks(frames: np.ndarray) -> np.ndarray:
     """Share of the brick band still coloured (1.0 = the full wall)."""
-    x = _as64(frames)[..., BRICK_ROWS, 2:62, :].astype(np.int16)
+    x = at_probe_size(frames)[..., BRICK_ROWS, 2:62, :].astype(np.int16)
     return ((x.max(-1) - x.min(-1)) > 30).mean(axis=(-2, -1)) / 0.97  # 97% of the band is brick in a full wall
 
 
 def score_changed(frames: np.ndarray) -> np.ndarray:
     """Whether the score digits differ from the previous frame's (False for the first frame)."""
-    digits = _as64(frames)[..., SCORE_ROWS, :, :].astype(np.int16)
+    digits = at_probe_size(frames)[..., SCORE_ROWS, :, :].astype(np.int16)
     change = np.zeros(digits.shape[:-3], bool)
     change[..., 1:] = np.abs(np.diff(digits, axis=-4)).max(axis=(-3, -2, -1)) > 24
     return change

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SIZE = 64
+from worldsim.probes.frames import PROBE_SIZE, at_probe_size
+
+SIZE = PROBE_SIZE
 STRIP_TOP = SIZE * 7 // 8  # rows below this are the instrument strip
 CAR = (slice(43, 52), slice(28, 37))  # rows, cols of the car's body and the road right around it
 AHEAD = (slice(20, 42), slice(16, 48))  # the road the car is about to drive on
@@ -22,20 +24,9 @@ SPEED_GAIN, SPEED_OFFSET = 18.07, -3.41  # m/s per unit of summed bar brightness
 ROAD_UNDER_MIN = 0.3  # share of road pixels around the car from which it counts as on the road
 
 
-def _as64(frames: np.ndarray) -> np.ndarray:
-    frames = np.asarray(frames)
-    if frames.shape[-3:-1] == (SIZE, SIZE):
-        return frames
-    import cv2
-
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    out = np.stack([cv2.resize(f, (SIZE, SIZE), interpolation=cv2.INTER_AREA) for f in flat])
-    return out.reshape(*frames.shape[:-3], SIZE, SIZE, 3)
-
-
 def road_mask(frames: np.ndarray) -> np.ndarray:
     """Road-grey pixels (bool ``(..., 64, 64)``): grey, neither grass green nor kerb red nor the black strip."""
-    x = _as64(frames).astype(np.int16)
+    x = at_probe_size(frames).astype(np.int16)
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     return (np.abs(r - g) < 25) & (np.abs(g - b) < 25) & (g > 60) & (g < 170)
 
@@ -46,7 +37,7 @@ def _share(frames: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
 
 def road_under_car(frames: np.ndarray) -> np.ndarray:
     """Share of road pixels in the box around the car (its red body counts as neither)."""
-    x = _as64(frames)[..., CAR[0], CAR[1], :].astype(np.int16)
+    x = at_probe_size(frames)[..., CAR[0], CAR[1], :].astype(np.int16)
     body = (x[..., 0] - x[..., 1]) > 40
     road = road_mask(frames)[..., CAR[0], CAR[1]]
     return (road & ~body).sum(axis=(-2, -1)) / np.maximum((~body).sum(axis=(-2, -1)), 1)
@@ -69,13 +60,13 @@ def road_share(frames: np.ndarray) -> np.ndarray:
 
 def speed(frames: np.ndarray) -> np.ndarray:
     """Speed in m/s read from the speed bar (0 when it is dark)."""
-    bar = _as64(frames)[..., SPEED_BAR[0], SPEED_BAR[1], :].astype(np.float64).mean(-1).sum(axis=(-2, -1)) / 255
+    bar = at_probe_size(frames)[..., SPEED_BAR[0], SPEED_BAR[1], :].astype(np.float64).mean(-1).sum(axis=(-2, -1)) / 255
     return np.maximum(SPEED_GAIN * bar + SPEED_OFFSET, 0.0)
 
 
 def steering(frames: np.ndarray) -> np.ndarray:
     """Steering from the green bar: negative left, positive right, in bar pixels from the centre."""
-    strip = _as64(frames)[..., STRIP_TOP:, :, :].astype(np.int16)
+    strip = at_probe_size(frames)[..., STRIP_TOP:, :, :].astype(np.int16)
     green = (strip[..., 1] > 120) & (strip[..., 0] < 100) & (strip[..., 2] < 100)
     cols = green.any(axis=-2)  # (..., 64)
     right = cols[..., SIZE // 2 :].sum(-1)
