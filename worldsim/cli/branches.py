@@ -29,16 +29,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=HelpFormatter,
     )
+    add_fresh_start_args(
+        p, starts=10, seed=20000, horizon=40, horizon_help="frames each branch is held", out="out/branches"
+    )
+    p.set_defaults(func=run)
+
+
+def add_fresh_start_args(
+    p: argparse.ArgumentParser, starts: int, seed: int, horizon: int, horizon_help: str, out: str
+) -> None:
+    """Options of the commands that compare the model with the real simulator from fresh start states.
+
+    ``branches`` and ``rank``: the world, the starts and their seeds, the horizon, where to write, how to run.
+    """
     p.add_argument("world", nargs="?", default="carracing", help="shipped world name or world file")
-    p.add_argument("--starts", type=int, default=10, help="fresh start states (one simulator seed each)")
-    p.add_argument("--seed", type=int, default=20000, help="first simulator seed (use seeds no training run saw)")
-    p.add_argument("--horizon", type=int, default=40, help="frames each branch is held")
-    p.add_argument("--out", default="out/branches", help="output directory")
+    p.add_argument("--starts", type=int, default=starts, help="fresh start states (one simulator seed each)")
+    p.add_argument("--seed", type=int, default=seed, help="first simulator seed (use seeds no training run saw)")
+    p.add_argument("--horizon", type=int, default=horizon, help=horizon_help)
+    p.add_argument("--out", default=out, help="output directory")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--backend", default="auto", help="generation backend")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_sampling_args(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from worldsim.cli.sampling_args import add_sampling_args, sampling_overrides
+from worldsim.cli.branches import add_fresh_start_args
+from worldsim.cli.sampling_args import sampling_overrides
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,15 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=HelpFormatter,
     )
-    p.add_argument("world", nargs="?", default="carracing", help="shipped world name or world file")
-    p.add_argument("--starts", type=int, default=8, help="fresh start states (one simulator seed each)")
-    p.add_argument("--seed", type=int, default=40000, help="first simulator seed (use seeds no training run saw)")
-    p.add_argument("--horizon", type=int, default=150, help="frames each policy drives")
-    p.add_argument("--out", default="out/rank", help="output directory")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    p.add_argument("--backend", default="auto", help="generation backend")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_sampling_args(p)
+    add_fresh_start_args(p, starts=8, seed=40000, horizon=150, horizon_help="frames each policy drives", out="out/rank")
     p.set_defaults(func=run)
 
 
