@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate a shipped world: collect -> codec -> teacher [-> grow] -> distil -> refine -> package -> eval -> card.
+# Regenerate a shipped world: collect -> codec -> teacher [-> grow] -> distil -> refine -> heads -> package -> eval -> card.
 #
 #   scripts/train_world.sh carracing            # the default world
 #   scripts/train_world.sh doom                 # the game world
@@ -9,7 +9,8 @@
 # continues where it stopped and skips finished stages. Budgets are environment variables, so a GPU machine
 # can use a bigger recipe than a CPU one (the model card records what was used):
 #   FRAMES (100000)  WORKERS (2)  CODEC_STEPS (3000)  TEACHER_STEPS (the config's)  DISTILL_STEPS (2000)
-#   REFINE_STEPS (2000; 0 ships the student without a refiner)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
+#   REFINE_STEPS (2000; 0 ships the student without a refiner)  HEADS_STEPS (2000; 0 keeps the heads trained
+#   beside the dynamics)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
 #   EXTRA (more key=value overrides for `worldsim train`)
 #   GROW_CONFIG (configs/grow/<world>.yaml if present: the teacher is grown deeper and trained on before distilling;
 #   see docs/model.md, "Growing a trained world deeper")
@@ -23,6 +24,7 @@ WORKERS=${WORKERS:-2}
 CODEC_STEPS=${CODEC_STEPS:-3000}
 DISTILL_STEPS=${DISTILL_STEPS:-2000}
 REFINE_STEPS=${REFINE_STEPS:-2000}
+HEADS_STEPS=${HEADS_STEPS:-2000}
 THREADS=${THREADS:-2}
 DEVICE=${DEVICE:-auto}
 RUNS=${RUNS:-runs/$WORLD}
@@ -75,6 +77,13 @@ if (( REFINE_STEPS > 0 )); then
   worldsim refine "$SHIP" --data "$DATA" --out "$RUNS/refined" --steps "$REFINE_STEPS" --device "$DEVICE" \
     "${refine_args[@]}" threads="$THREADS"
   SHIP=$RUNS/refined/world.safetensors
+fi
+
+if (( HEADS_STEPS > 0 )); then
+  stage "heads ($HEADS_STEPS steps)"
+  worldsim heads "$SHIP" --data "$DATA" --out "$RUNS/heads" --steps "$HEADS_STEPS" --device "$DEVICE" \
+    threads="$THREADS"
+  SHIP=$RUNS/heads/world.safetensors
 fi
 
 stage "package"

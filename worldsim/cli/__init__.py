@@ -24,6 +24,7 @@ COMMANDS = {
     "train": "train",
     "distill": "distill",
     "refine": "refine",
+    "heads": "heads",
     "eval": "eval",
     "bench": "bench",
     "export": "export",

@@ -24,6 +24,11 @@ class DynamicsConfig:
         num_actions: Size of the world's action set; id ``num_actions`` is the null (dropped) action.
         qk_norm: RMS-normalise queries and keys (stabilises training, cheap).
         shortcut: Condition on the step size ``d`` too (shortcut model: one network for 1, 2, 4... steps).
+        reward_bins: 0: the reward head regresses one number (mean squared error). N (odd, >= 3): it predicts a
+            distribution over N values spaced evenly in symlog between ``-reward_limit`` and ``reward_limit``
+            (two-hot targets, cross-entropy; DreamerV3's reward head) and reports its mean. A sparse event (a
+            brick, a kill, a tile) then moves probability mass instead of being averaged into a small constant.
+        reward_limit: Largest reward magnitude the distribution can express (the training data's largest).
     """
 
     latent_channels: int = 8
@@ -38,6 +43,8 @@ class DynamicsConfig:
     num_actions: int = 7
     qk_norm: bool = True
     shortcut: bool = False
+    reward_bins: int = 0
+    reward_limit: float = 1.0
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -50,6 +57,10 @@ class DynamicsConfig:
             raise ValueError("context_frames must be >= 2")
         if self.num_actions < 1:
             raise ValueError("num_actions must be >= 1")
+        if self.reward_bins and (self.reward_bins < 3 or self.reward_bins % 2 == 0):
+            raise ValueError(f"reward_bins must be 0 or odd and >= 3 (so 0 is one of them), got {self.reward_bins}")
+        if not self.reward_limit > 0:
+            raise ValueError(f"reward_limit must be > 0, got {self.reward_limit}")
 
     @property
     def grid(self) -> tuple[int, int]:

@@ -127,19 +127,63 @@ class FinalLayer(nn.Module):
         return self.linear(modulate(self.norm(x), shift, scale))
 
 
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x) * (exp(|x|) - 1)``, the inverse of symlog: even steps in x are fine near 0, coarse far out."""
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+def reward_support(bins: int, limit: float) -> torch.Tensor:
+    """The ``bins`` reward values of a distributional head: even in symlog over ``[-limit, limit]``, 0 included."""
+    edge = math.log1p(limit)
+    support = symexp(torch.linspace(-edge, edge, bins))
+    support[bins // 2] = 0.0  # exactly: most steps of a sparse-reward world are worth 0
+    return support
+
+
+def two_hot(values: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """``values`` ``(...)`` as weights ``(..., K)`` on their two neighbouring ``support`` values (mean exact)."""
+    v = values.float().clamp(float(support[0]), float(support[-1]))
+    hi = torch.bucketize(v, support).clamp(1, len(support) - 1)
+    lo = hi - 1
+    w_hi = ((v - support[lo]) / (support[hi] - support[lo])).clamp(0, 1)
+    out = torch.zeros(*v.shape, len(support), device=v.device)
+    out.scatter_(-1, lo[..., None], (1 - w_hi)[..., None])
+    out.scatter_add_(-1, hi[..., None], w_hi[..., None])
+    return out
+
+
 class RewardHead(nn.Module):
-    """Reward and termination logit of each frame from its pooled features and conditioning."""
+    """Reward and termination logit of each frame from its pooled features and conditioning.
+
+    With ``cfg.reward_bins`` the reward is the mean of a predicted distribution over :func:`reward_support`
+    (its logits are returned too, for training); otherwise one regressed number.
+    """
 
     def __init__(self, cfg: DynamicsConfig) -> None:
         super().__init__()
+        self.bins = cfg.reward_bins
         self.net = nn.Sequential(
-            nn.LayerNorm(2 * cfg.dim), nn.Linear(2 * cfg.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, 2)
+            nn.LayerNorm(2 * cfg.dim),
+            nn.Linear(2 * cfg.dim, cfg.dim),
+            nn.SiLU(),
+            nn.Linear(cfg.dim, (self.bins or 1) + 1),
         )
+        self.limit = cfg.reward_limit
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x`` ``(B, F, N, D)``, ``c`` ``(B, F, D)`` -> reward ``(B, F)``, termination logit ``(B, F)``."""
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``x`` ``(B, F, N, D)``, ``c`` ``(B, F, D)`` -> ``reward``, ``term_logit`` ``(B, F)`` [, ``reward_logits``].
+
+        ``reward_logits`` ``(B, F, K)`` come with a distributional head only.
+        """
         out = self.net(torch.cat([x.mean(dim=2), c], dim=-1))
-        return out[..., 0], out[..., 1]
+        if not self.bins:
+            return {"reward": out[..., 0], "term_logit": out[..., 1]}
+        logits = out[..., : self.bins]
+        # float32 throughout: the support is made here, not kept as a buffer a bf16 cast would round, and a
+        # sum of products rather than a matmul, which bf16 autocast would run in bf16 (3.2 -> 3.19).
+        support = reward_support(self.bins, self.limit).to(logits.device)
+        reward = (torch.softmax(logits.float(), dim=-1) * support).sum(dim=-1)
+        return {"reward": reward, "term_logit": out[..., self.bins], "reward_logits": logits}
 
 
 class DynamicsTransformer(nn.Module):
@@ -299,8 +343,7 @@ class DynamicsTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             h, kv = block(h, c, cos, sin, mask, past=None if past is None else past[i])
             new_kv.append(kv)
-        reward, term = self.heads(h, c)
-        return {"v": self.unpatchify(self.final(h, c)), "reward": reward, "term_logit": term}, new_kv
+        return {"v": self.unpatchify(self.final(h, c)), **self.heads(h, c)}, new_kv
 
     @property
     def cache_dtype(self) -> torch.dtype:

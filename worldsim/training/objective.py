@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from worldsim.checkpoint import unwrap
 from worldsim.errors import ConfigError
-from worldsim.model.dynamics import DynamicsTransformer
+from worldsim.model.dynamics import DynamicsTransformer, reward_support, two_hot
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,23 @@ def frame_errors(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
     return per_pos.mean(dim=(2, 3))
 
 
+def reward_loss(
+    out: dict[str, torch.Tensor], rewards: torch.Tensor, weights: torch.Tensor, limit: float
+) -> torch.Tensor:
+    """Weighted mean reward loss of frames ``(B, F)``.
+
+    Cross-entropy to two-hot targets for a distributional head (``reward_logits`` in ``out``; ``limit`` is its
+    ``reward_limit``), squared error otherwise.
+    """
+    if "reward_logits" in out:
+        logits = out["reward_logits"].float()
+        target = two_hot(rewards, reward_support(logits.shape[-1], limit).to(logits.device))
+        per_frame = -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+    else:
+        per_frame = (out["reward"].float() - rewards).square()
+    return (weights * per_frame).sum() / weights.sum().clamp(min=1e-6)
+
+
 def sample_noise_levels(
     b: int, f: int, cfg: ObjectiveConfig, generator: torch.Generator | None = None, device=None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,7 +156,7 @@ def flow_matching_loss(
     fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)
     # Heads see noisy frames in training; weight by cleanliness since inference reads them on clean frames.
     w = (1 - t) * has_action
-    reward = (w * (out["reward"].float() - rewards).square()).sum() / w.sum().clamp(min=1e-6)
+    reward = reward_loss(out, rewards, w, unwrap(model).cfg.reward_limit)
     term_bce = F.binary_cross_entropy_with_logits(
         out["term_logit"].float(),
         terminated.float(),

@@ -53,17 +53,7 @@ class WindowBatcher:
 
     def window(self, episode: int, start: int) -> tuple[np.ndarray, ...]:
         """Arrays of one window: latents, actions, rewards, terminated, has_action."""
-        ref = self.ds.episodes[episode]
-        shard = self.ds.shards[ref.shard]
-        f0, s0 = int(shard.frame_starts[ref.index]), int(shard.step_starts[ref.index])
-        z = np.asarray(self.latents[ref.shard][f0 + start : f0 + start + self.length], dtype=np.float32)
-        steps = np.arange(start - 1, start - 1 + self.length)  # step that produced each frame
-        has = steps >= 0
-        idx = s0 + np.maximum(steps, 0)
-        a = np.where(has, np.asarray(shard.arrays["actions"][idx]), self.null)
-        r = np.where(has, np.asarray(shard.arrays["rewards"][idx]), 0.0)
-        d = np.where(has, np.asarray(shard.arrays["terminated"][idx]), 0)
-        return z, a, r, d, has
+        return read_window(self.ds, self.latents, episode, start, self.length, self.null)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """``batch_size`` random windows."""
@@ -81,3 +71,23 @@ class WindowBatcher:
             torch.from_numpy(d.astype(np.float32)),
             torch.from_numpy(has.astype(np.float32)),
         )
+
+
+def read_window(
+    ds: Dataset, latents: list[np.ndarray], episode: int, start: int, length: int, null_action: int
+) -> tuple[np.ndarray, ...]:
+    """Frames ``start .. start + length - 1`` of ``episode``: latents, actions, rewards, terminated, has_action.
+
+    Frame ``f`` is paired with the step that produced it; frame 0 of an episode has none (null action, 0 reward).
+    """
+    ref = ds.episodes[episode]
+    shard = ds.shards[ref.shard]
+    f0, s0 = int(shard.frame_starts[ref.index]), int(shard.step_starts[ref.index])
+    z = np.asarray(latents[ref.shard][f0 + start : f0 + start + length], dtype=np.float32)
+    steps = np.arange(start - 1, start - 1 + length)  # step that produced each frame
+    has = steps >= 0
+    idx = s0 + np.maximum(steps, 0)
+    a = np.where(has, np.asarray(shard.arrays["actions"][idx]), null_action)
+    r = np.where(has, np.asarray(shard.arrays["rewards"][idx]), 0.0)
+    d = np.where(has, np.asarray(shard.arrays["terminated"][idx]), 0)
+    return z, a, r, d, has
