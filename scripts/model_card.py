@@ -170,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", default="", help="markdown file appended as 'Notes and limitations'")
     p.add_argument("--reuse-stability", action="store_true", help="keep the stability result of the existing card.json")
     p.add_argument(
+        "--long-stability", default="", metavar="JSON",
+        help="scripts/stability.py report of 10,000-frame rollouts (default: keep the existing card.json's)",
+    )  # fmt: skip
+    p.add_argument("--long-data", default="", help="what --long-stability's colour range came from, for the card")
+    p.add_argument(
         "--reuse-speed", action="store_true", help="keep the CPU (and GPU) speed results of the existing card.json"
     )
     args = p.parse_args(argv)
@@ -236,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
         "gpu_speed": gpu_speed,
         "files": {p.name: round(p.stat().st_size / 2**20, 1) for p in files.world.parent.iterdir() if p.is_file()},
     }
+    if args.long_stability:  # the simulator warns about step counts this section calls unsafe
+        report = json.loads(Path(args.long_stability).read_text())
+        card["long_stability"] = {"data": args.long_data or report.get("data", "real frames"), "rows": report["rows"]}
+    elif old.is_file() and "long_stability" in json.loads(old.read_text()):
+        card["long_stability"] = json.loads(old.read_text())["long_stability"]
     out = files.world.parent
     atomic_write_json(out / "card.json", card)
     atomic_write_bytes(out / "README.md", _markdown(card, args).encode())

@@ -61,7 +61,7 @@ def check_origins(starts: StartStates, name: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("world", nargs="?", default="", help="world.safetensors to ship (the few-step student)")
-    p.add_argument("--data", required=True, help="dataset the start states are cut from (its validation episodes)")
+    p.add_argument("--data", default="", help="dataset the start states are cut from (its validation episodes)")
     p.add_argument(
         "--starts-data", action="store_true",
         help="--data was recorded for start states alone, with seeds no training run used: cut from every episode",
@@ -69,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--starts-only", action="store_true",
         help="only re-cut the start states of the world already in assets/NAME (its world file stays as it is)",
+    )  # fmt: skip
+    p.add_argument(
+        "--world-only", action="store_true",
+        help="only replace the world file of assets/NAME (e.g. with new heads from `worldsim heads`); its start "
+        "states and shipped sampling recipe stay",
     )  # fmt: skip
     p.add_argument("--name", required=True, help="shipped name (assets/NAME)")
     p.add_argument("--teacher", default="", help="also ship this teacher world file")
@@ -88,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     out = Path(args.out) / args.name
+    if args.world_only:
+        return _replace_world(args.world, out, Path(args.out))
+    if not args.data:
+        p.error("--data is required to cut start states")
     if args.starts_only:
         args.world = str(out / "world.safetensors")
     elif not args.world:
@@ -122,10 +131,27 @@ def main(argv: list[str] | None = None) -> int:
         tmp = out / (name + ".tmp")
         shutil.copyfile(src, tmp)
         tmp.replace(out / name)
+    return _seal(out, Path(args.out), args.name)
+
+
+def _replace_world(path: str, out: Path, assets: Path) -> int:
+    """Ship ``path`` as ``out/world.safetensors`` with the shipped world's sampling recipe; starts stay."""
+    shipped = WorldModel.load(out / "world.safetensors")
+    world = WorldModel.load(path)
+    if world.schema.fingerprint != shipped.schema.fingerprint:
+        print(f"error: {path} has other actions than {out / 'world.safetensors'}", file=sys.stderr)
+        return 2
+    world.sampling = shipped.sampling
+    world.save(out / "world.safetensors")
+    return _seal(out, assets, out.name)
+
+
+def _seal(out: Path, assets: Path, name: str) -> int:
+    """Write ``checksums.json`` of ``out`` and check the asset budget."""
     # What ships is what loads: the SHA-256 of every file, checked on load (worldsim.checkpoint).
     sums = {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(out.glob("*.safetensors"))}
     atomic_write_json(out / CHECKSUMS_FILE, sums)
-    sizes = {p: p.stat().st_size / 2**20 for p in Path(args.out).rglob("*") if p.is_file()}
+    sizes = {p: p.stat().st_size / 2**20 for p in assets.rglob("*") if p.is_file()}
     for path, mb in sorted(sizes.items()):
         print(f"{mb:7.1f} MB  {path}")
     big = [p for p, mb in sizes.items() if mb > FILE_LIMIT_MB]
@@ -134,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         msg = f"over the asset budget (files > {FILE_LIMIT_MB} MB: {big}; total {total:.1f} MB)"
         print(f"error: {msg}", file=sys.stderr)
         return 1
-    print(f"packaged {args.name}: {out}  (assets total {total:.1f} MB of {TOTAL_LIMIT_MB})")
+    print(f"packaged {name}: {out}  (assets total {total:.1f} MB of {TOTAL_LIMIT_MB})")
     return 0
 
 

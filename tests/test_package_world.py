@@ -32,3 +32,23 @@ def test_bad_sampling_recipe_is_one_line_naming_the_file(tiny_world, tmp_path, c
     assert "grey levels" in capsys.readouterr().err
     assert script.main([*argv[:-1], str(tmp_path / "missing.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_world_only_replaces_the_world_and_keeps_starts_and_recipe(tiny_world, tmp_path, load_script):
+    import json
+
+    from worldsim.training.heads import HeadsConfig, train_heads
+
+    script = load_script("package_world")
+    base = [str(tiny_world / "world.safetensors"), "--data", str(tiny_world / "ds"), "--name", "toy"]
+    assert script.main([*base, "--out", str(tmp_path / "assets"), "--starts", "4", "-S", "guidance.scale=3"]) == 0
+    shipped = tmp_path / "assets" / "toy"
+    starts = (shipped / "starts.safetensors").read_bytes()
+    heads = train_heads(HeadsConfig(world=str(tiny_world / "world.safetensors"), data=str(tiny_world / "ds"),
+                                    out=str(tmp_path / "h"), steps=2, batch_size=2, reward_bins=5, device="cpu",
+                                    bf16=False), progress=False)  # fmt: skip
+    assert script.main([heads["world_file"], "--world-only", "--name", "toy", "--out", str(tmp_path / "assets")]) == 0
+    world = WorldModel.load(shipped / "world.safetensors")  # checksums.json matches the new bytes
+    assert world.dynamics.cfg.reward_bins == 5 and world.sampling.guidance.scale == 3.0
+    assert (shipped / "starts.safetensors").read_bytes() == starts
+    assert set(json.loads((shipped / "checksums.json").read_text())) == {"world.safetensors", "starts.safetensors"}

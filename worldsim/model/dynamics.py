@@ -162,9 +162,13 @@ class RewardHead(nn.Module):
     def __init__(self, cfg: DynamicsConfig) -> None:
         super().__init__()
         self.bins = cfg.reward_bins
+        # A distributional head reads every token through a small network first and max-pools too: a struck
+        # brick or a hit enemy is one token of 16 or 64, which a mean over tokens dilutes that many times.
+        width = (3 if self.bins else 2) * cfg.dim
+        self.token = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.SiLU()) if self.bins else None
         self.net = nn.Sequential(
-            nn.LayerNorm(2 * cfg.dim),
-            nn.Linear(2 * cfg.dim, cfg.dim),
+            nn.LayerNorm(width),
+            nn.Linear(width, cfg.dim),
             nn.SiLU(),
             nn.Linear(cfg.dim, (self.bins or 1) + 1),
         )
@@ -175,7 +179,12 @@ class RewardHead(nn.Module):
 
         ``reward_logits`` ``(B, F, K)`` come with a distributional head only.
         """
-        out = self.net(torch.cat([x.mean(dim=2), c], dim=-1))
+        if self.token is not None:
+            tokens = self.token(x)
+            pooled = [x.mean(dim=2), tokens.amax(dim=2)]
+        else:
+            pooled = [x.mean(dim=2)]
+        out = self.net(torch.cat([*pooled, c], dim=-1))
         if not self.bins:
             return {"reward": out[..., 0], "term_logit": out[..., 1]}
         logits = out[..., : self.bins]
