@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -175,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     p.add_argument("--long-data", default="", help="what --long-stability's colour range came from, for the card")
     p.add_argument(
+        "--heads", default="", metavar="JSON",
+        help="heads_eval.json of `worldsim heads` (default RUNS/heads/heads_eval.json if present)",
+    )  # fmt: skip
+    p.add_argument(
         "--reuse-speed", action="store_true", help="keep the CPU (and GPU) speed results of the existing card.json"
     )
     args = p.parse_args(argv)
@@ -241,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
         "gpu_speed": gpu_speed,
         "files": {p.name: round(p.stat().st_size / 2**20, 1) for p in files.world.parent.iterdir() if p.is_file()},
     }
+    heads = Path(args.heads or (runs / "heads" / "heads_eval.json" if runs else ""))
+    if heads.is_file():
+        card["heads"] = heads_summary(json.loads(heads.read_text()))
     if args.long_stability:  # the simulator warns about step counts this section calls unsafe
         report = json.loads(Path(args.long_stability).read_text())
         card["long_stability"] = {"data": args.long_data or report.get("data", "real frames"), "rows": report["rows"]}
@@ -251,6 +259,44 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(out / "README.md", _markdown(card, args).encode())
     print(f"model card: {out / 'README.md'}")
     return 0
+
+
+def heads_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The card's record of a ``worldsim heads`` run: its settings and the old and new heads' scores."""
+    keep = ("steps", "train_seconds", "data", "reward_bins", "reward_limit", "term_pos_weight")
+    return {k: report.get(k) for k in keep} | {"scores": report.get("scores", {})}
+
+
+def heads_text(heads: dict[str, Any] | None) -> str:
+    """Markdown section of the reward and termination heads (``worldsim heads``), when the card has one."""
+    if not heads:
+        return ""
+    lines = [
+        "\n## Reward and termination heads",
+        f"Retrained with the world frozen (`worldsim heads`, docs/model.md): {heads.get('steps')} steps on "
+        f"`{heads.get('data')}`, a distribution over {heads.get('reward_bins')} reward values up to "
+        f"±{heads.get('reward_limit'):g} (its mean is the reward), termination calibrated. Scores per step on real "
+        "frames read as the commit pass reads them (events: steps whose reward is off the usual value):",
+        "",
+        "| episodes | heads | reward MAE | always-zero MAE | correlation | events found | event precision | "
+        "terminations found | termination precision |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def num(v: Any, digits: int) -> str:
+        return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+    for where, sc in heads.get("scores", {}).items():
+        label = f"{'fresh' if where == 'fresh' else 'validation'} (`{sc.get('data')}`, {sc['new']['steps']:,} steps)"
+        for which in ("old", "new"):
+            r, d = sc[which]["reward"], sc[which]["termination"]
+            ev = r.get("events") or {}
+            lines.append(
+                f"| {label} | {which} | {num(r['mae'], 4)} | {num(r['mae_zero_baseline'], 4)} | "
+                f"{num(r['correlation'], 3)} | {num(ev.get('recall'), 2)} | {num(ev.get('precision'), 2)} | "
+                f"{num(d['recall'], 2)} of {d['positives']} | {num(d['precision'], 2)} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def _refiner_line(r: dict[str, Any] | None) -> str:
@@ -395,7 +441,7 @@ generated vs real frame pairs (action following); reward MAE vs predicting zero.
 ## Closed-loop stability ({st["streams"]} streams x {st["frames"]} frames, random held actions)
 NaN frames: {st["nan_frames"]}; flat frames: {st["flat_frames"]}; frames with colour means inside the real data's range:
 {100 * st["in_range_fraction"]:.1f}% -> **{"passed" if st["passed"] else "FAILED"}**.
-{_long_stability_text(card.get("long_stability"))}
+{_long_stability_text(card.get("long_stability"))}{heads_text(card.get("heads"))}
 ## Speed (CPU, single stream, decode included)
 Measured by this script on {card["cpu_speed"][0].get("cores")} cores at load average
 {card["cpu_speed"][0].get("load_avg")} (other jobs running make these numbers lower; `worldsim bench {card["name"]}`

@@ -71,3 +71,18 @@ def test_gpu_speed_is_a_table_with_the_gpu_name_or_says_it_was_not_measured(load
     text = card._gpu_text({"name": "doom", "gpu_speed": [row | {"device": "NVIDIA H100 80GB HBM3"}]})
     assert text.splitlines()[0] == "## Speed (GPU: NVIDIA H100 80GB HBM3, single stream, decode included)"
     assert "| compile | 4 | 0 | 61.2 | 15.1 | 19.0 |" in text
+
+
+def test_heads_section_lists_old_and_new_heads_per_episode_set(load_script):
+    card = load_script("model_card")
+    reward = {"mae": 0.04, "mae_zero_baseline": 0.05, "correlation": 0.6, "events": {"recall": 0.7, "precision": 0.5}}
+    term = {"recall": float("nan"), "precision": float("nan"), "positives": 0}
+    scores = {w: {"data": f"data/{w}", "old": {"reward": reward | {"events": None}, "termination": term, "steps": 9},
+                  "new": {"reward": reward, "termination": term, "steps": 9}} for w in ("val", "fresh")}  # fmt: skip
+    report = {"steps": 4000, "data": "data/x", "reward_bins": 63, "reward_limit": 7.0, "scores": scores, "extra": 1}
+    summary = card.heads_summary(report)
+    assert "extra" not in summary and summary["scores"] == scores
+    text = card.heads_text(summary)
+    rows = [line for line in text.splitlines() if line.startswith("| fresh") or line.startswith("| validation")]
+    assert len(rows) == 4 and "| new | 0.0400 | 0.0500 | 0.600 | 0.70 | 0.50 | - of 0 | - |" in rows[1]
+    assert "±7 " in text and card.heads_text(None) == ""
