@@ -113,3 +113,37 @@ def test_probe_scores_compare_model_and_real():
     assert out["ball_recall"]["mean"] == pytest.approx(0.5)
     assert out["ball_present"]["rate_model"] == pytest.approx(1 / 3) and out["ball_present"]["ratio"] == 0.5
     assert out["paddle_x"]["abs_error"]["mean"] == pytest.approx(2 / 3)
+
+
+@pytest.fixture(scope="module")
+def highway_drive():
+    pytest.importorskip("highway_env")
+    world = make_world("highway", height=64, width=64)
+    frames, lanes, crashed = [], [], []
+    for seed, name in ((31, "scripted"), (32, "random"), (33, "random")):
+        frame = world.reset(seed=seed)
+        policy = make_policy(name, "highway")
+        policy.reset(world, np.random.default_rng(seed))
+        for _ in range(60):
+            s = world.step(policy.act(frame))
+            frame = s.frame
+            frames.append(frame)
+            lanes.append(world.unwrapped.vehicle.lane_index[2])
+            crashed.append(s.info["crashed"])
+            if s.terminated or s.truncated:
+                break
+    world.close()
+    return np.stack(frames), np.array(lanes), np.array(crashed)
+
+
+def test_highway_probes_read_the_ego_lane_and_crash_from_the_frame(highway_drive):
+    from worldsim.probes import highway
+
+    frames, lanes, crashed = highway_drive
+    assert highway.ego_visible(frames).all()
+    # Mid lane change the car straddles two lanes; the simulator already names the target lane.
+    assert np.mean(highway.lane(frames) == lanes) > 0.85
+    found = highway.crashed(frames)
+    assert np.array_equal(found, crashed) or (crashed.any() and np.mean(found == crashed) > 0.98)
+    assert not found[~crashed].any()
+    assert highway.traffic(frames).mean() > 5  # the other cars are seen

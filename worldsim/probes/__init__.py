@@ -33,7 +33,18 @@ def _breakout(frames: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-PROBES: dict[str, Probe] = {"carracing": _carracing, "breakout": _breakout}
+def _highway(frames: np.ndarray) -> dict[str, np.ndarray]:
+    from worldsim.probes import highway
+
+    return {
+        "crashed": highway.crashed(frames),
+        "ego_visible": highway.ego_visible(frames),
+        "lane": highway.lane(frames),
+        "traffic": highway.traffic(frames),
+    }
+
+
+PROBES: dict[str, Probe] = {"carracing": _carracing, "breakout": _breakout, "highway": _highway}
 
 #: A probed speed below this (m/s) counts as stopped.
 STOPPED_SPEED = 2.0
