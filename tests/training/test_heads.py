@@ -170,3 +170,26 @@ def test_eval_scores_returns_so_an_event_a_frame_late_is_not_counted_twice():
     rw = r["reward"]
     assert rw["mae"] == pytest.approx(2 / 8) and rw["mae_zero_baseline"] == pytest.approx(5 / 8)
     assert rw["return_mae"] == 0.0 and rw["return_mae_zero_baseline"] == pytest.approx(2.5)
+
+
+def test_terminal_windows_end_on_a_termination_and_the_shift_undoes_the_oversampling(tiny_world):
+    from worldsim.training.heads import oversampling_shift, terminal_windows
+
+    ds = Dataset(tiny_world / "ds")
+    episodes = ds.split("train")
+    ends = terminal_windows(ds, episodes, 4)
+    assert ends, "the toy world's episodes end in terminations"
+    for e, start in ends:
+        assert read_window_last_terminated(ds, e, start)
+    assert oversampling_shift(ds, episodes, len(ends), 0, 8, 4) == 0.0
+    steps = sum(ds.episodes[e].num_steps for e in episodes)
+    p = len(ends) / steps
+    q = (2 + 6 * 4 * p) / 32
+    assert oversampling_shift(ds, episodes, len(ends), 2, 8, 4) == pytest.approx(
+        math.log(q / (1 - q)) - math.log(p / (1 - p))
+    )
+
+
+def read_window_last_terminated(ds, episode, start) -> bool:
+    ep = ds.episode(episode)
+    return bool(np.asarray(ep.terminated)[-1]) and start == len(np.asarray(ep.frames)) - 4

@@ -10,9 +10,11 @@ worse than predicting 0.
 This stage freezes the world (codec and transformer) and trains new heads on what they read at inference: real
 frames noised once to the sampler's context level, as the commit pass sees each finished frame. The reward head
 becomes distributional (``DynamicsConfig.reward_bins``: two-hot cross-entropy over symlog-spaced values, mean
-reported), and the termination head is trained without the dynamics trainer's positive up-weighting
-(``term_pos_weight`` 1), so that its probability is calibrated and the 0.5 threshold of the Gym env means what it
-says. Nothing else changes: frames, speed and the world's sampling are the same.
+reported). Terminations are rarer still (a highway crash is one frame in about 150, and only the last window of an
+episode holds it), so a share ``term_share`` of every batch is windows that end in one; the termination logit is
+then shifted back by the log-odds that oversampling added, so that its probability stays calibrated and the 0.5
+threshold of the Gym env means what it says. Nothing else changes: frames, speed and the world's sampling are the
+same.
 
 Files in the run directory:
     heads_state.safetensors  train state (head weights, optimizer, step), rewritten every ``ckpt_every`` steps.
@@ -27,6 +29,9 @@ import dataclasses
 import hashlib
 import itertools
 import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +60,7 @@ from worldsim.training.latents import codec_digest, encode_dataset
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import reward_loss
-from worldsim.training.windows import WindowBatcher, read_window
+from worldsim.training.windows import Batch, WindowBatcher, read_window
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -86,7 +91,8 @@ class HeadsConfig:
         warmup_steps: Linear warm-up steps.
         grad_clip: Maximum global gradient norm.
         reward_bins: Values of the distributional reward head (odd; see ``DynamicsConfig.reward_bins``).
-        term_pos_weight: Weight of terminal frames in the termination loss (1 = calibrated probabilities).
+        term_share: Share of every batch drawn from windows that end in a termination (0 = uniform windows only);
+            their frames train the termination head only, and its logit is corrected for the oversampling.
         log_every: Steps between metric rows.
         eval_every: Steps between validation scores.
         ckpt_every: Steps between train-state checkpoints.
@@ -107,7 +113,7 @@ class HeadsConfig:
     warmup_steps: int = 50
     grad_clip: float = 1.0
     reward_bins: int = 63
-    term_pos_weight: float = 1.0
+    term_share: float = 0.25
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 250
@@ -121,8 +127,8 @@ class HeadsConfig:
             raise ValueError("steps >= 0 and batch_size >= 1 are required")
         if self.reward_bins < 3 or self.reward_bins % 2 == 0:
             raise ValueError(f"reward_bins must be odd and >= 3, got {self.reward_bins}")
-        if not self.term_pos_weight > 0:
-            raise ValueError(f"term_pos_weight must be > 0, got {self.term_pos_weight}")
+        if not 0.0 <= self.term_share < 1.0:
+            raise ValueError(f"term_share must be in [0, 1), got {self.term_share}")
         if min(self.log_every, self.eval_every, self.ckpt_every) < 1:
             raise ValueError("log_every, eval_every and ckpt_every must be >= 1")
 
@@ -213,20 +219,32 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
             train_seconds=train_seconds, rng="batch of step s = numpy default_rng([seed, s])",
         )  # fmt: skip
 
-    pos_weight = torch.tensor(cfg.term_pos_weight, device=device)
+    ends = terminal_windows(ds, train.episodes, length)
+    n_end = round(cfg.term_share * cfg.batch_size) if ends else 0
+    shift = oversampling_shift(ds, train.episodes, len(ends), n_end, cfg.batch_size, length)
 
     def one_step(s: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([cfg.seed, s])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        b = train.sample(rng, cfg.batch_size).to(device)
+        b = train.sample(rng, cfg.batch_size - n_end)
+        reward_mask = b.has_action
+        if n_end:
+            picked = [read_window(ds, latents, *ends[i], length, null) for i in rng.integers(0, len(ends), n_end)]
+            extra = [torch.from_numpy(np.stack(a)) for a in zip(*picked, strict=True)]
+            b = Batch(
+                torch.cat([b.latents, extra[0].float()]), torch.cat([b.actions, extra[1].long()]),
+                torch.cat([b.rewards, extra[2].float()]), torch.cat([b.terminated, extra[3].float()]),
+                torch.cat([b.has_action, extra[4].float()]),
+            )  # fmt: skip
+            reward_mask = torch.cat([reward_mask, torch.zeros_like(extra[4], dtype=torch.float32)])
+        b = b.to(device)
+        reward_mask = reward_mask.to(device)
         x = (1 - tau) * b.latents + tau * torch.randn(b.latents.shape, generator=gen).to(device)
         t = torch.full(b.actions.shape, tau, device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             heads_out = model(x, t, b.actions)
-        reward = reward_loss(heads_out, b.rewards, b.has_action, new_cfg.reward_limit)
-        bce = F.binary_cross_entropy_with_logits(
-            heads_out["term_logit"].float(), b.terminated, pos_weight=pos_weight, reduction="none"
-        )
+        reward = reward_loss(heads_out, b.rewards, reward_mask, new_cfg.reward_limit)
+        bce = F.binary_cross_entropy_with_logits(heads_out["term_logit"].float(), b.terminated, reduction="none")
         term = (bce * b.has_action).sum() / b.has_action.sum().clamp(min=1)
         loss = reward + term
         opt.zero_grad(set_to_none=True)
@@ -237,7 +255,8 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
 
     def validate(s: int) -> dict[str, float]:
         model.heads.eval()
-        sc = score_heads(model, ds, latents, tau, split="val", bf16=bf16)
+        with term_bias_shifted(model, -shift):
+            sc = score_heads(model, ds, latents, tau, split="val", bf16=bf16)
         model.heads.train()
         return {"val_reward_mae": sc["reward"]["mae"], "val_term_recall": sc["termination"]["recall"]}
 
@@ -253,6 +272,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         return {**result.last, "step": result.step, "train_seconds": result.seconds, "stopped": True}
 
     model.eval()
+    shift_term_bias(model, -shift)  # the shipped head: calibrated for uniform frames, not the oversampled batches
     scores: dict[str, Any] = {"val": {"data": str(ds.root), "old": score_heads(old, ds, latents, tau, "val", bf16),
                                       "new": score_heads(model, ds, latents, tau, "val", bf16)}}  # fmt: skip
     if cfg.eval_data:
@@ -268,11 +288,54 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
     world.dynamics = model.requires_grad_(False)
     info = {"steps": cfg.steps, "train_seconds": round(result.seconds, 1), "data": str(ds.root),
             "reward_bins": cfg.reward_bins, "reward_limit": new_cfg.reward_limit,
-            "term_pos_weight": cfg.term_pos_weight}  # fmt: skip
+            "term_share": cfg.term_share, "term_logit_shift": round(-shift, 4)}  # fmt: skip
     world.save(out / WORLD_FILE, heads=info)
     summary = {**info, "scores": scores, "world": ds.world, "source": str(cfg.world)}
     atomic_write_json(out / EVAL_FILE, summary)
     return {**summary, "world_file": str(out / WORLD_FILE)}
+
+
+def terminal_windows(ds: Dataset, episodes: list[int], length: int) -> list[tuple[int, int]]:
+    """``(episode, start)`` of the window of ``length`` frames that ends on each of ``episodes``' terminal frame."""
+    out = []
+    for e in episodes:
+        ref = ds.episodes[e]
+        shard = ds.shards[ref.shard]
+        last = int(shard.step_starts[ref.index + 1]) - 1
+        if ref.num_steps + 1 >= length and ref.num_steps > 0 and bool(shard.arrays["terminated"][last]):
+            out.append((e, ref.num_steps + 1 - length))
+    return out
+
+
+def oversampling_shift(ds: Dataset, episodes: list[int], ends: int, n_end: int, batch: int, length: int) -> float:
+    """Log-odds a terminal frame gains when ``n_end`` of ``batch`` windows end in one (0 when none are added).
+
+    Uniform windows show a terminal frame at rate ``p`` (terminal frames over frames with a step); the mixed batch
+    at ``q = (n_end + (batch - n_end) * length * p) / (batch * length)``. Subtracting ``logit(q) - logit(p)`` from
+    the trained logit gives the probability under uniform frames (prior correction).
+    """
+    if not n_end or not ends:
+        return 0.0
+    steps = sum(ds.episodes[e].num_steps for e in episodes)
+    p = ends / max(steps, 1)
+    q = (n_end + (batch - n_end) * length * p) / (batch * length)
+    return math.log(q / (1 - q)) - math.log(p / (1 - p))
+
+
+def shift_term_bias(model: DynamicsTransformer, delta: float) -> None:
+    """Add ``delta`` to the termination logit of ``model``'s heads (its output layer's bias)."""
+    with torch.no_grad():
+        model.heads.net[-1].bias[-1] += delta
+
+
+@contextmanager
+def term_bias_shifted(model: DynamicsTransformer, delta: float) -> Iterator[None]:
+    """The termination logit shifted by ``delta`` inside the block, restored after."""
+    shift_term_bias(model, delta)
+    try:
+        yield
+    finally:
+        shift_term_bias(model, -delta)
 
 
 def _world_digest(world: WorldModel) -> str:
