@@ -119,14 +119,17 @@ def _fmt_wide(wide: dict[str, Any]) -> str:
     lines = [head, "|" + "---|" * (4 + len(BANDS))]
     for name, r in wide.items():
         p, cl = r["psnr"]["model"]["bands"], r["psnr"]["copy_last"]["bands"]
+        bands = [b for b in BANDS if b in p]  # a shorter horizon has no 17-64 band
         beats = (
             "every band"
-            if all(p[b] > cl[b] for b in BANDS)
-            else "not at " + ", ".join(b for b in BANDS if p[b] <= cl[b])
+            if all(p[b] > cl[b] for b in bands)
+            else "not at " + ", ".join(b for b in bands if p[b] <= cl[b])
         )
+        # Reports since the sampling recipe went into the config keep the step count there.
+        steps = r["config"].get("steps") or r["config"].get("sampling", {}).get("steps")
         lines.append(
-            f"| {name} | {r['config']['steps']} | "
-            + " | ".join(f"{p[b]:.2f} ({cl[b]:.2f})" for b in BANDS)
+            f"| {name} | {steps} | "
+            + " | ".join(f"{p[b]:.2f} ({cl[b]:.2f})" if b in p else "-" for b in BANDS)
             + f" | {r['idm']['ratio']:.2f} | {beats} |"
         )
     return (

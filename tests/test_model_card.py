@@ -86,3 +86,13 @@ def test_heads_section_lists_old_and_new_heads_per_episode_set(load_script):
     rows = [line for line in text.splitlines() if line.startswith("| fresh") or line.startswith("| validation")]
     assert len(rows) == 4 and "| new | 0.0400 | 0.0500 | 0.600 | 0.70 | 0.50 | - of 0 | - |" in rows[1]
     assert "±7 " in text and card.heads_text(None) == ""
+
+
+def test_wide_table_takes_a_shorter_horizon_and_the_step_count_of_newer_reports(load_script):
+    card = load_script("model_card")
+    r = _report([30.7, 29.4, 27.4, 26.7], [32.4, 27.0, 26.1, 25.6], 0)
+    for k in ("model", "copy_last"):
+        r["psnr"][k]["bands"].pop("17-64")
+    r["config"] = {"sampling": {"steps": 4}}
+    row = next(x for x in card._fmt_wide({"32 frames": r}).splitlines() if x.startswith("| 32 frames"))
+    assert row.startswith("| 32 frames | 4 | 30.70 (32.40)") and "| - |" in row and row.endswith("| not at 1 |")

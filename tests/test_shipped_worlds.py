@@ -131,9 +131,11 @@ def test_a_step_count_the_card_calls_unsafe_for_long_play_is_warned_about(caplog
     from worldsim.assets import long_play_verdicts, resolve_world
 
     for name in WORLDS:
-        verdicts = long_play_verdicts(resolve_world(name).card)
+        card = resolve_world(name).card
+        verdicts = long_play_verdicts(card)
         assert set(verdicts) >= {1, 2, 4}, f"{name}: the card has no 10,000-frame check per step count"
-        assert verdicts[max(verdicts)], f"{name}: not even the most steps hold 10,000 frames"
+        if not any(verdicts.values()):  # allowed only when the card says so to its readers (highway)
+            assert "hold 10,000 frames: none" in card.with_name("README.md").read_text()
     unsafe = [(n, k) for n in WORLDS for k, ok in long_play_verdicts(resolve_world(n).card).items() if not ok]
     if not unsafe:
         pytest.skip("every shipped world holds at every step count")
@@ -141,5 +143,7 @@ def test_a_step_count_the_card_calls_unsafe_for_long_play_is_warned_about(caplog
     with caplog.at_level("WARNING", logger="worldsim.sampling.simulator"):
         sim = Simulator.load(name, device="cpu", backend="eager", sampling={"steps": steps})
     assert sim.long_play_warning() is not None and "drifts" in caplog.text
-    sim.steps = max(k for k, ok in sim.long_play.items() if ok)
-    assert sim.long_play_warning() is None
+    safe = [k for k, ok in sim.long_play.items() if ok]
+    if safe:
+        sim.steps = max(safe)
+        assert sim.long_play_warning() is None
