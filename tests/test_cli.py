@@ -113,8 +113,8 @@ def test_worlds_say_which_ship_a_learned_model_and_play_says_what_to_do(capsys):
     assert main(["worlds", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert {n for n, r in rows.items() if r["learned_model"]} == set(shipped_worlds())
-    assert not rows["highway"]["learned_model"]
-    assert main(["play", "highway", "--headless", "--policy", "random"]) == 2
+    assert rows["highway"]["learned_model"] and not rows["toy"]["learned_model"]
+    assert main(["play", "toy", "--headless", "--policy", "random"]) == 2
     err = capsys.readouterr().err
     assert "has no learned model shipped" in err and "WorldSimReal-v0" in err
 

@@ -180,3 +180,25 @@ def test_driver_outlasts_random_on_the_highway() -> None:
     assert not any(crashed for _, crashed in driver)
     assert sum(n for n, _ in driver) >= sum(n for n, _ in random)
     assert sum(c for _, c in driver) <= sum(c for _, c in random)
+
+
+def test_an_intersection_in_the_same_process_leaves_highway_traffic_alone() -> None:
+    # highway-env's intersection sets its traffic's driver parameters on the shared class; a highway seed must
+    # still replay the frames it gave before, also with the intersection stepped in between.
+    def run(world: HighwayWorld, other: HighwayWorld | None) -> np.ndarray:
+        frames = [world.reset(seed=5)]
+        for i in range(25):
+            if other is not None:
+                other.step(0)
+            frames.append(world.step(i % 5).frame)
+        return np.stack(frames)
+
+    highway = HighwayWorld(HighwayConfig(scenario="highway"))
+    before = run(highway, None)
+    crossing = HighwayWorld(HighwayConfig(scenario="intersection"))
+    crossing.reset(seed=1)
+    try:
+        assert np.array_equal(run(highway, crossing), before)
+    finally:
+        highway.close()
+        crossing.close()

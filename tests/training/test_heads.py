@@ -11,7 +11,7 @@ import torch
 from worldsim.cli import main
 from worldsim.data.dataset import Dataset
 from worldsim.errors import CheckpointError, DatasetError
-from worldsim.eval.report import reward_scores, termination_scores
+from worldsim.metrics import reward_scores, termination_scores
 from worldsim.model.dynamics import DynamicsTransformer, preset, reward_support, two_hot
 from worldsim.sampling.backends import check_backend
 from worldsim.sampling.simulator import Simulator

@@ -27,7 +27,9 @@ from worldsim.metrics import (
     moving,
     psnr,
     recall_at,
+    reward_scores,
     ssim,
+    termination_scores,
 )
 
 REPORT_JSON = "eval.json"
@@ -255,58 +257,10 @@ def _reward_scores(pred: np.ndarray, real: np.ndarray, shape: tuple[int, int], t
     }
 
 
-def reward_scores(pred: np.ndarray, real: np.ndarray) -> dict[str, Any]:
-    """How well predicted rewards match real ones, any shape.
-
-    ``mae`` against ``mae_zero_baseline`` (always predicting 0), Pearson ``correlation``, and for worlds whose
-    reward is mostly one value (sparse events: a brick, a kill, a tile on top of CarRacing's -0.1 a frame)
-    ``events``: a step is an event when its reward is off the usual value by more than half a typical event,
-    and ``recall``/``precision`` say whether the prediction found them (None when the reward is not sparse).
-    """
-    pred, real = np.asarray(pred, np.float64).ravel(), np.asarray(real, np.float64).ravel()
-    spread = pred.std() * real.std()
-    out: dict[str, Any] = {
-        "mae": float(np.abs(pred - real).mean()),
-        "mae_zero_baseline": float(np.abs(real).mean()),
-        "correlation": float(np.mean((pred - pred.mean()) * (real - real.mean())) / spread) if spread > 0 else math.nan,
-        "events": None,
-    }
-    values, counts = np.unique(real.round(4), return_counts=True)
-    usual = float(values[counts.argmax()]) if len(values) else 0.0
-    off = np.abs(real - usual) > 1e-3
-    if len(real) and 0 < off.sum() <= len(real) / 2:
-        threshold = 0.5 * float(np.percentile(np.abs(real[off] - usual), 10))
-        found, happened = np.abs(pred - usual) > threshold, np.abs(real - usual) > threshold
-        hits = int((found & happened).sum())
-        out["events"] = {
-            "usual_reward": usual,
-            "threshold": threshold,
-            "real": int(happened.sum()),
-            "predicted": int(found.sum()),
-            "recall": hits / int(happened.sum()) if happened.any() else math.nan,
-            "precision": hits / int(found.sum()) if found.any() else math.nan,
-        }
-    return out
-
-
 def _termination_scores(prob: np.ndarray, real: np.ndarray, shape: tuple[int, int]) -> dict[str, Any]:
     if prob.shape != shape or real.shape != shape:
         raise ValueError(f"pred_term_prob and real_term must be {shape}, got {prob.shape} and {real.shape}")
     return termination_scores(prob, real)
-
-
-def termination_scores(prob: np.ndarray, real: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """Accuracy, precision and recall of predicted termination probabilities ``prob >= threshold``, any shape."""
-    pred, real = np.asarray(prob) >= threshold, np.asarray(real).astype(bool)
-    tp = int((pred & real).sum())
-    return {
-        "threshold": threshold,
-        "accuracy": float(np.mean(pred == real)),
-        "precision": tp / int(pred.sum()) if pred.any() else math.nan,
-        "recall": tp / int(real.sum()) if real.any() else math.nan,
-        "positives": int(real.sum()),
-        "predicted_positives": int(pred.sum()),
-    }
 
 
 def write_report(result: dict[str, Any], out_dir: str | Path) -> tuple[Path, Path]:

@@ -22,7 +22,9 @@ import highway_env  # noqa: F401  (importing registers the highway-env ids with 
 import numpy as np
 import pygame
 from gymnasium.envs.registration import load_env_creator
+from highway_env import utils as highway_utils
 from highway_env.envs.common.graphics import EnvViewer
+from highway_env.vehicle.behavior import IDMVehicle
 
 from worldsim.actions import Action, ActionSchema
 from worldsim.sources.base import World, WorldConfig
@@ -42,6 +44,17 @@ SCENARIOS: dict[str, str] = {
 #: highway-env's intersection uses 25 m the same way). The highway and merge roads are dead ends too, so
 #: only the roundabout uses this.
 EXIT_DISTANCE: dict[str, float] = {"roundabout": 30.0}
+
+#: Class attributes of the traffic's driver model that highway-env's intersection sets on the class itself when it
+#: resets (``IDMVehicle.DISTANCE_WANTED = 7`` ...), so they leak into every later world in the process: after one
+#: intersection episode a highway seed no longer replays the traffic it recorded.
+SHARED_DRIVER_FIELDS: tuple[str, ...] = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+
+#: Each driver class's values before any world changed them: highway-env's default one at import, others when a
+#: world first uses them.
+_PRISTINE_DRIVER: dict[type, dict[str, Any]] = {
+    IDMVehicle: {name: getattr(IDMVehicle, name) for name in SHARED_DRIVER_FIELDS}
+}
 
 #: highway-env meta-action names in our action-id order (noop, lane_left, lane_right, faster, slower).
 META_ACTIONS: tuple[str, ...] = ("IDLE", "LANE_LEFT", "LANE_RIGHT", "FASTER", "SLOWER")
@@ -137,6 +150,7 @@ class HighwayWorld(World):
         # Map our ids onto highway-env's action indices by name; the index order is highway-env's business.
         indexes = self.unwrapped.action_type.actions_indexes
         self._action_index = [int(indexes[name]) for name in META_ACTIONS]
+        self._driver: dict[str, Any] = {}
 
     def _env_config(self, env_id: str) -> dict[str, Any]:
         cfg = self.config
@@ -197,14 +211,26 @@ class HighwayWorld(World):
         return np.ascontiguousarray(sim.render())
 
     def _reset(self, seed: int | None) -> np.ndarray:
+        driver = self._driver_class()
+        for name, value in _PRISTINE_DRIVER.get(driver, {}).items():
+            setattr(driver, name, value)  # whatever another world left; this scenario's reset may set its own
         self.unwrapped.reset(seed=seed)
+        self._driver = {name: getattr(driver, name) for name in SHARED_DRIVER_FIELDS}
         return self._frame()
+
+    def _driver_class(self) -> type:
+        driver = highway_utils.class_from_path(self.unwrapped.config["other_vehicles_type"])
+        _PRISTINE_DRIVER.setdefault(driver, {name: getattr(driver, name) for name in SHARED_DRIVER_FIELDS})
+        return driver
 
     def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.unwrapped
         # Once a viewer exists highway-env also draws every intermediate physics step, which we never
         # see; that would triple the rendering cost.
         sim.enable_auto_render = False
+        driver = self._driver_class()
+        for name, value in self._driver.items():  # another world in this process may have stepped in between
+            setattr(driver, name, value)
         _, reward, terminated, truncated, _ = sim.step(self._action_index[action])
         ego = sim.vehicle
         crashed = bool(ego.crashed)

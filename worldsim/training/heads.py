@@ -52,8 +52,8 @@ from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import CheckpointError, DatasetError
-from worldsim.eval.report import reward_scores, termination_scores
 from worldsim.io import atomic_write_json, remove_stale_temp_files
+from worldsim.metrics import reward_scores, termination_scores
 from worldsim.model.dynamics import DynamicsTransformer
 from worldsim.runtime import cpu_info
 from worldsim.training.latents import codec_digest, encode_dataset
