@@ -29,3 +29,14 @@ def test_rank_runs_every_policy_from_the_same_starts(tiny_world, tmp_path):
     assert np.isnan(lo) or -1 <= lo <= hi <= 1
     paths = write_rank(report, tmp_path)
     assert all(p.stat().st_size > 100 for p in paths.values()) and "spearman" in format_rank(report)
+
+
+def test_the_highway_suite_is_six_frame_only_policies():
+    from worldsim.eval.rank import suite
+    from worldsim.policies.base import make_policy
+
+    policies = suite("highway")
+    assert len(policies) >= 6
+    for name, params in policies.values():
+        assert name in ("constant", "random")  # the scripted driver reads the simulator, not frames
+        make_policy(name, "highway", **params)
