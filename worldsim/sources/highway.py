@@ -150,6 +150,10 @@ class HighwayWorld(World):
         # Map our ids onto highway-env's action indices by name; the index order is highway-env's business.
         indexes = self.unwrapped.action_type.actions_indexes
         self._action_index = [int(indexes[name]) for name in META_ACTIONS]
+        self._driver_class = highway_utils.class_from_path(self.unwrapped.config["other_vehicles_type"])
+        _PRISTINE_DRIVER.setdefault(
+            self._driver_class, {name: getattr(self._driver_class, name) for name in SHARED_DRIVER_FIELDS}
+        )
         self._driver: dict[str, Any] = {}
 
     def _env_config(self, env_id: str) -> dict[str, Any]:
@@ -211,26 +215,20 @@ class HighwayWorld(World):
         return np.ascontiguousarray(sim.render())
 
     def _reset(self, seed: int | None) -> np.ndarray:
-        driver = self._driver_class()
-        for name, value in _PRISTINE_DRIVER.get(driver, {}).items():
+        driver = self._driver_class
+        for name, value in _PRISTINE_DRIVER[driver].items():
             setattr(driver, name, value)  # whatever another world left; this scenario's reset may set its own
         self.unwrapped.reset(seed=seed)
         self._driver = {name: getattr(driver, name) for name in SHARED_DRIVER_FIELDS}
         return self._frame()
-
-    def _driver_class(self) -> type:
-        driver = highway_utils.class_from_path(self.unwrapped.config["other_vehicles_type"])
-        _PRISTINE_DRIVER.setdefault(driver, {name: getattr(driver, name) for name in SHARED_DRIVER_FIELDS})
-        return driver
 
     def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         sim = self.unwrapped
         # Once a viewer exists highway-env also draws every intermediate physics step, which we never
         # see; that would triple the rendering cost.
         sim.enable_auto_render = False
-        driver = self._driver_class()
         for name, value in self._driver.items():  # another world in this process may have stepped in between
-            setattr(driver, name, value)
+            setattr(self._driver_class, name, value)
         _, reward, terminated, truncated, _ = sim.step(self._action_index[action])
         ego = sim.vehicle
         crashed = bool(ego.crashed)

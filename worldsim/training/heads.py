@@ -55,12 +55,12 @@ from worldsim.errors import CheckpointError, DatasetError
 from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.metrics import reward_scores, termination_scores
 from worldsim.model.dynamics import DynamicsTransformer
-from worldsim.runtime import cpu_info
-from worldsim.training.latents import codec_digest, encode_dataset
+from worldsim.training.latents import codec_digest, dataset_latents
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import reward_loss
-from worldsim.training.windows import Batch, WindowBatcher, read_window
+from worldsim.training.train import fast_bf16
+from worldsim.training.windows import WindowBatcher, read_window, stack_windows
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -183,20 +183,20 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         raise CheckpointError(f"{cfg.world}: its transformer does not fit its own config; use another copy")
     model.requires_grad_(False).eval()
     model.heads.requires_grad_(True).train()
-    bf16 = cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and cpu_info()["amx_bf16"]))
+    bf16 = cfg.bf16 and fast_bf16(device)
 
-    cache = Path(cfg.data) / ".latents" / codec_digest(world.codec)
-    latents = encode_dataset(ds, world.codec, cache, progress=progress)
+    latents = dataset_latents(ds, world.codec, progress=progress)
     length, null = new_cfg.context_frames, new_cfg.null_action
     train = WindowBatcher(ds, latents, length, null, "train")
     tau = float(world.sampling.context_noise)
 
     opt = torch.optim.AdamW(model.heads.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
     state_path = out / STATE_FILE
+    digest = _world_digest(world)
     step, train_seconds = 0, 0.0
     if state_path.exists():
         tensors, meta = load_checkpoint(state_path, kind="train_state")
-        if meta.get("world_digest") != _world_digest(world):
+        if meta.get("world_digest") != digest:
             raise CheckpointError(f"{state_path}: holds heads for another world; use a new --out")
         before = meta["heads_config"]
         changed = [k for k, v in to_dict(cfg).items() if k not in _RESUMABLE_CHANGES and before.get(k) != v]
@@ -215,7 +215,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         opt_tensors, opt_info = optimizer_tensors(opt, prefix="optim.")
         save_checkpoint(
             state_path, {**module_tensors(model.heads, prefix="heads."), **opt_tensors}, kind="train_state",
-            step=step, optimizer=opt_info, heads_config=to_dict(cfg), world_digest=_world_digest(world),
+            step=step, optimizer=opt_info, heads_config=to_dict(cfg), world_digest=digest,
             train_seconds=train_seconds, rng="batch of step s = numpy default_rng([seed, s])",
         )  # fmt: skip
 
@@ -228,15 +228,11 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         b = train.sample(rng, cfg.batch_size - n_end)
         reward_mask = b.has_action
-        if n_end:
+        if n_end:  # windows that end in a termination train that head only
             picked = [read_window(ds, latents, *ends[i], length, null) for i in rng.integers(0, len(ends), n_end)]
-            extra = [torch.from_numpy(np.stack(a)) for a in zip(*picked, strict=True)]
-            b = Batch(
-                torch.cat([b.latents, extra[0].float()]), torch.cat([b.actions, extra[1].long()]),
-                torch.cat([b.rewards, extra[2].float()]), torch.cat([b.terminated, extra[3].float()]),
-                torch.cat([b.has_action, extra[4].float()]),
-            )  # fmt: skip
-            reward_mask = torch.cat([reward_mask, torch.zeros_like(extra[4], dtype=torch.float32)])
+            end_batch = stack_windows(picked)
+            b = b.cat(end_batch)
+            reward_mask = torch.cat([reward_mask, torch.zeros_like(end_batch.has_action)])
         b = b.to(device)
         reward_mask = reward_mask.to(device)
         x = (1 - tau) * b.latents + tau * torch.randn(b.latents.shape, generator=gen).to(device)
@@ -277,9 +273,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
                                       "new": score_heads(model, ds, latents, tau, "val", bf16)}}  # fmt: skip
     if cfg.eval_data:
         fresh = _open_dataset(cfg.eval_data, world, cfg.world)
-        fresh_latents = encode_dataset(
-            fresh, world.codec, Path(cfg.eval_data) / ".latents" / codec_digest(world.codec), progress=progress
-        )
+        fresh_latents = dataset_latents(fresh, world.codec, progress=progress)
         scores["fresh"] = {
             "data": str(fresh.root),
             "old": score_heads(old, fresh, fresh_latents, tau, "all", bf16),

@@ -74,3 +74,11 @@ def encode_dataset(
             atomic_write_bytes(path, serialize_safetensors({"latents": latents}, {"codec": digest}))
             out[i] = memmap_safetensors(path)[0]["latents"]
     return out
+
+
+def dataset_latents(ds: Dataset, codec: FrameCodec, progress: bool = True) -> list[np.ndarray]:
+    """:func:`encode_dataset` into the cache beside the dataset, ``DATA/.latents/<codec hash>/``.
+
+    Every run with this codec (training, distillation, refiner, heads) shares it.
+    """
+    return encode_dataset(ds, codec, Path(ds.root) / ".latents" / codec_digest(codec), progress=progress)

@@ -47,7 +47,7 @@ from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import CheckpointError, DatasetError
 from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.training.codec import param_groups, psnr_of_mse
-from worldsim.training.latents import codec_digest, encode_dataset
+from worldsim.training.latents import codec_digest, dataset_latents
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.world_model import WorldModel
@@ -249,7 +249,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     assert codec.refiner is not None
     codec.refiner.requires_grad_(True).train()
 
-    latents = encode_dataset(ds, base, Path(cfg.data) / ".latents" / codec_digest(base), progress=progress)
+    latents = dataset_latents(ds, base, progress=progress)
     train = FrameTriples(ds, latents, "train")
     if len(train) == 0:
         raise DatasetError(f"{ds.root}: no training episodes of 3 or more frames")

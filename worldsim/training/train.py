@@ -40,7 +40,7 @@ from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
 from worldsim.runtime import cpu_info
 from worldsim.sampling.config import SamplingConfig
-from worldsim.training.latents import codec_digest, encode_dataset
+from worldsim.training.latents import dataset_latents
 from worldsim.training.logger import MetricsLogger
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import flow_matching_loss, shortcut_loss
@@ -115,7 +115,12 @@ def _mfu(run: Run, samples_per_s: float) -> dict[str, float]:
 
 def train_bf16(cfg: TrainConfig, device: torch.device) -> bool:
     """Whether training steps run under bf16 autocast: on CUDA, and on CPUs whose matrix units do bf16 (AMX)."""
-    return cfg.bf16 and (device.type == "cuda" or (device.type == "cpu" and cpu_info()["amx_bf16"]))
+    return cfg.bf16 and fast_bf16(device)
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matrix products faster than fp32: CUDA, or a CPU with AMX-BF16."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_info()["amx_bf16"])
 
 
 def _should_pause(cfg: TrainConfig, steps_done: int, seconds: float) -> bool:
@@ -183,7 +188,7 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
         raise CheckpointError(f"{cfg.init_from}: was trained on other actions than {cfg.data} records")
     codec = (teacher.codec if teacher else _get_codec(cfg, ds, out, rank)).to(device).eval()
     # Beside the dataset, per codec: every run (and distillation) with this codec shares one encoding.
-    latents = encode_dataset(ds, codec, Path(cfg.data) / ".latents" / codec_digest(codec), progress=rank == 0)
+    latents = dataset_latents(ds, codec, progress=rank == 0)
     c, h, w = codec.latent_shape
     shortcut = {"shortcut": True} if cfg.objective.bootstrap_every else {}
     if teacher is not None:

@@ -31,6 +31,10 @@ class Batch:
         """Move every tensor to ``device``."""
         return Batch(*(getattr(self, k).to(device, non_blocking=True) for k in self.__dataclass_fields__))
 
+    def cat(self, other: Batch) -> Batch:
+        """This batch's windows followed by ``other``'s."""
+        return Batch(*(torch.cat([getattr(self, k), getattr(other, k)]) for k in self.__dataclass_fields__))
+
 
 class WindowBatcher:
     """Samples windows of ``length`` frames from one split, uniformly over valid start positions."""
@@ -63,14 +67,19 @@ class WindowBatcher:
             episode = self.episodes[int(e)]
             start = int(rng.integers(0, self.ds.episodes[episode].num_steps + 2 - self.length))
             items.append(self.window(episode, start))
-        z, a, r, d, has = (np.stack(x) for x in zip(*items, strict=True))
-        return Batch(
-            torch.from_numpy(z),
-            torch.from_numpy(a.astype(np.int64)),
-            torch.from_numpy(r.astype(np.float32)),
-            torch.from_numpy(d.astype(np.float32)),
-            torch.from_numpy(has.astype(np.float32)),
-        )
+        return stack_windows(items)
+
+
+def stack_windows(items: list[tuple[np.ndarray, ...]]) -> Batch:
+    """A :class:`Batch` of windows as :func:`read_window` returns them."""
+    z, a, r, d, has = (np.stack(x) for x in zip(*items, strict=True))
+    return Batch(
+        torch.from_numpy(z),
+        torch.from_numpy(a.astype(np.int64)),
+        torch.from_numpy(r.astype(np.float32)),
+        torch.from_numpy(d.astype(np.float32)),
+        torch.from_numpy(has.astype(np.float32)),
+    )
 
 
 def read_window(
