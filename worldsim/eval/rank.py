@@ -148,8 +148,10 @@ def _report(cfg, sim, labels, starts, streams, real, model_returns, model_frames
     n = len(starts)
     model = np.array([[model_returns[streams.index((label, i))] for i in range(n)] for label in labels])
     actual = np.array([[real[label, i]["return"] for i in range(n)] for label in labels])
-    # The off-road count needs a road probe (CarRacing); other worlds are ranked by return only.
-    probe = PROBES.get(sim.schema.world) if sim.schema.world == "carracing" else None
+    # The off-road count needs a probe that reads the road (CarRacing's); other worlds are ranked by return only.
+    probe = PROBES.get(sim.schema.world)
+    if probe is not None and "on_road" not in probe(model_frames[0, :1]):
+        probe = None
     rows = {}
     for k, label in enumerate(labels):
         row = {
