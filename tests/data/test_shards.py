@@ -80,3 +80,18 @@ def test_garbage_file_is_rejected(tmp_path):
 def test_episode_needs_one_more_frame_than_actions():
     with pytest.raises(ValueError, match="needs 5 frames"):
         Episode(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4), np.zeros(4), np.zeros(4, bool), np.zeros(4, bool))
+
+
+def test_labels_round_trip_and_are_optional(tmp_path):
+    def episode(labels):
+        return Episode(np.zeros((3, 8, 8, 3), np.uint8), np.zeros(2, np.int16), np.zeros(2, np.float32),
+                       np.zeros(2, bool), np.zeros(2, bool), seed=1, labels=labels)  # fmt: skip
+
+    rows = np.arange(3 * 2 * 5, dtype=np.float32).reshape(3, 2, 5)
+    write_shard(tmp_path / "a.safetensors", [episode(rows), episode(rows + 1)], {"world": "toy"})
+    read = ShardReader(tmp_path / "a.safetensors")
+    assert np.array_equal(read.episode(1).labels, rows + 1) and not read.verify_checksums()
+    write_shard(tmp_path / "b.safetensors", [episode(None)], {"world": "toy"})
+    assert ShardReader(tmp_path / "b.safetensors").episode(0).labels is None
+    with pytest.raises(ValueError, match="label rows"):
+        episode(rows[:2])

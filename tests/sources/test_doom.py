@@ -139,3 +139,27 @@ def test_close_is_idempotent():
     w = make_world("doom", scenario="basic")
     w.close()
     w.close()
+
+
+def test_labels_name_the_monsters_on_screen_and_leave_the_frames_alone():
+    from worldsim.sources.doom import LABEL_KINDS, MAX_LABELS
+
+    labelled, plain = make_world("doom"), make_world("doom", labels=False)
+    rng = np.random.default_rng(0)
+    actions = rng.choice([1, 3, 7, 8, 9], 150)
+    frames, rows = [labelled.reset(seed=4)], [labelled.frame_labels()]
+    for a in actions:
+        frames.append(labelled.step(int(a)).frame)
+        rows.append(labelled.frame_labels())
+    assert np.array_equal(np.stack(frames), rollout(plain, 4, actions))  # labels do not change what is drawn
+    assert plain.frame_labels() is None
+    labels = np.stack(rows)
+    assert labels.shape == (151, MAX_LABELS, 5)
+    kinds = labels[..., 0]
+    assert set(np.unique(kinds)) <= set(range(len(LABEL_KINDS)))
+    assert (kinds == 1).any()  # the deathmatch map starts among monsters
+    boxes = labels[kinds > 0][:, 1:]
+    assert (boxes[:, 0] <= boxes[:, 2]).all() and (boxes[:, 1] <= boxes[:, 3]).all()
+    assert boxes.min() >= 0 and boxes.max() <= 64
+    labelled.close()
+    plain.close()

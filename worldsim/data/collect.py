@@ -183,11 +183,13 @@ def _run_episode(
     frame = world.reset(seed=seed)
     policy.reset(world, rng)
     frames, actions, rewards, terms, truncs = [frame], [], [], [], []
+    labels = [world.frame_labels()]
     while True:
         a = policy.act(frame)
         step = world.step(a)
         frame = step.frame
         frames.append(frame)
+        labels.append(world.frame_labels())
         actions.append(a)
         rewards.append(step.reward)
         terms.append(step.terminated)
@@ -207,6 +209,7 @@ def _run_episode(
         terminated=np.array(terms, dtype=bool),
         truncated=np.array(truncs, dtype=bool),
         seed=seed,
+        labels=None if labels[0] is None else np.stack(labels),
     )
 
 

@@ -52,11 +52,14 @@ class Episode:
     truncated: np.ndarray  # (T,) bool
     seed: int = -1
     policy: str = ""
+    labels: np.ndarray | None = None  # (T+1, K, 5) float32 per frame, when the world labels its frames
 
     def __post_init__(self) -> None:
         t = len(self.actions)
         if len(self.frames) != t + 1:
             raise ValueError(f"an episode with {t} actions needs {t + 1} frames, got {len(self.frames)}")
+        if self.labels is not None and len(self.labels) != t + 1:
+            raise ValueError(f"an episode with {t + 1} frames needs {t + 1} label rows, got {len(self.labels)}")
         for name in ("rewards", "terminated", "truncated"):
             if len(getattr(self, name)) != t:
                 raise ValueError(f"episode {name} has {len(getattr(self, name))} entries, expected {t}")
@@ -80,6 +83,8 @@ def write_shard(path: str | Path, episodes: list[Episode], metadata: dict[str, A
         "episode_steps": np.array([e.num_steps for e in episodes], dtype=np.int64),
         "episode_seeds": np.array([e.seed for e in episodes], dtype=np.int64),
     }
+    if all(e.labels is not None for e in episodes):  # what the simulator says each frame shows (docs/dataset.md)
+        tensors["labels"] = np.concatenate([e.labels for e in episodes]).astype(np.float32)
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     meta = {
         "format": SHARD_FORMAT,
@@ -128,7 +133,11 @@ class ShardReader:
         steps = self.arrays["episode_steps"]
         self.step_starts = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
         self.frame_starts = self.step_starts + np.arange(len(steps) + 1)
-        if self.step_starts[-1] != len(self.arrays["actions"]) or self.frame_starts[-1] != len(self.arrays["frames"]):
+        frames = len(self.arrays["frames"])
+        if "labels" in self.arrays and len(self.arrays["labels"]) != frames:
+            rows = len(self.arrays["labels"])
+            raise DatasetError(f"{self.path}: {rows} label rows for {frames} frames; the file is corrupt")
+        if self.step_starts[-1] != len(self.arrays["actions"]) or self.frame_starts[-1] != frames:
             raise DatasetError(
                 f"{self.path}: episode lengths do not add up to the stored frames/actions; the file is corrupt"
             )
@@ -167,6 +176,7 @@ class ShardReader:
             truncated=a["truncated"][s0:s1].astype(bool),
             seed=int(a["episode_seeds"][i]),
             policy=policy,
+            labels=a["labels"][f0:f1] if "labels" in a else None,
         )
 
     def verify_checksums(self) -> list[str]:

@@ -144,7 +144,8 @@ def evaluate_rollouts(
 def probe_scores(gen: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dict[str, Any]:
     """Compare what the probes read on generated and real frames (``[E, T]`` each), per horizon band.
 
-    A yes/no probe (the ball is there, the car is on the road) gives its rate in both and their agreement; a
+    A yes/no probe (the ball is there, the car is on the road) gives its rate in both, their agreement and the
+    model's recall of the frames where the real one shows it; a
     number (speed, paddle x) gives the mean absolute difference where both are defined. A ball's position
     (``ball_y``/``ball_x``) gives the distance between the two balls where both frames show one.
     """
@@ -162,6 +163,8 @@ def probe_scores(gen: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dic
                 "rate_real": rate_r,
                 "ratio": _ratio(rate_g, rate_r),
                 "agreement": _summary((g == r).astype(np.float64)),
+                # Of the frames where the real one shows it, the share where the model's does too.
+                "recall": _summary(np.where(r, g, np.nan).astype(np.float64)),
             }
         else:
             out[key] = {"abs_error": _summary(np.abs(g.astype(np.float64) - r))}
@@ -404,10 +407,13 @@ def format_probes(result: dict[str, Any]) -> str:
             lines.append(
                 f"probe {key}: model {_fmt(v['rate_model'], 3)} vs real {_fmt(v['rate_real'], 3)} "
                 f"(ratio {_fmt(v['ratio'], 2)}), agreement {_fmt(v['agreement']['mean'], 3)}"
+                + (f", recall of real by band: {_bands(v['recall'])}" if "recall" in v else "")
             )
         else:
-            summary = v.get("abs_error", v)
-            bands = ", ".join(f"{b} {_fmt(x, 2)}" for b, x in summary["bands"].items())
             what = "error" if "abs_error" in v else "mean"
-            lines.append(f"probe {key}: {what} by horizon band: {bands}")
+            lines.append(f"probe {key}: {what} by horizon band: {_bands(v.get('abs_error', v))}")
     return "\n".join(lines)
+
+
+def _bands(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{b} {_fmt(x, 2)}" for b, x in summary["bands"].items())

@@ -112,6 +112,13 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         idm.save(idm_path, **{k: v for k, v in info.items() if isinstance(v, int | float | str)})
     context = world.dynamics.cfg.context_len
     windows = eval_windows(ds, context, cfg.horizon, cfg.episodes, cfg.seed)
+    episodes = len({e for e, _ in windows})
+    if episodes < min(4, len(windows)):
+        # Windows come from validation episodes only; a fresh set collected with the default 5% has one or two.
+        log.warning(
+            "%s: %d windows from only %d validation episode(s); for an evaluation set collect every episode as "
+            "validation (`worldsim collect ... val_fraction=0.99`)", cfg.data, len(windows), episodes,
+        )  # fmt: skip
     data = gather(ds, windows, context, cfg.horizon, world.dynamics.cfg.null_action)
     recipe = resolve_sampling(world.sampling, cfg.sampling, where=f"{cfg.world} sampling")
     gen = {"frames": [], "reward": [], "term_prob": []}
@@ -132,7 +139,8 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     )  # fmt: skip
     result["config"] = {
         "world": cfg.world, "data": cfg.data, "sampling": to_dict(recipe), "context": context,
-        "horizon": cfg.horizon, "episodes": len(windows), "seed": cfg.seed, "device": str(device),
+        "horizon": cfg.horizon, "episodes": len(windows), "source_episodes": episodes, "seed": cfg.seed,
+        "device": str(device),
     }  # fmt: skip
     result["codec_ceiling"] = codec_ceiling(
         world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm, recipe.hold

@@ -30,6 +30,7 @@ def _breakout(frames: np.ndarray) -> dict[str, np.ndarray]:
         "ball_x": found["x"],
         "paddle_x": breakout.paddle_x(frames),
         "bricks": breakout.bricks(frames),
+        "score_changed": breakout.score_changed(frames),  # along the frame axis: frames must be (..., T, H, W, 3)
     }
 
 
@@ -44,7 +45,13 @@ def _highway(frames: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-PROBES: dict[str, Probe] = {"carracing": _carracing, "breakout": _breakout, "highway": _highway}
+def _doom(frames: np.ndarray) -> dict[str, np.ndarray]:
+    from worldsim.probes import doom
+
+    return doom.enemies(frames)
+
+
+PROBES: dict[str, Probe] = {"carracing": _carracing, "breakout": _breakout, "highway": _highway, "doom": _doom}
 
 #: A probed speed below this (m/s) counts as stopped.
 STOPPED_SPEED = 2.0

@@ -109,6 +109,14 @@ class World(ABC):
         """
         return True
 
+    def frame_labels(self) -> np.ndarray | None:
+        """What the simulator says the current frame shows, recorded beside it (None: this world has no labels).
+
+        ``(K, 5)`` float32 rows ``[kind, x0, y0, x1, y1]``: kind 0 is an empty row, the box is in model-resolution
+        pixels. Probes that read frames are checked against these (e.g. :mod:`worldsim.probes.doom`).
+        """
+        return None
+
     def __enter__(self) -> World:
         return self
 

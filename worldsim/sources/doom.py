@@ -44,6 +44,11 @@ BUTTONS: tuple[vzd.Button, ...] = (
     vzd.Button.ATTACK,
 )
 
+#: Label kinds of :meth:`DoomWorld.frame_labels` by VizDoom object category (index 0: an empty row).
+LABEL_KINDS: tuple[str, ...] = ("", "Monster", "Projectile")
+#: Label rows kept per frame (the largest boxes).
+MAX_LABELS = 8
+
 #: Tics of the episode start played one by one with no keys, to settle state left by the last episode
 #: (see ``DoomWorld._reset``): the weapon's bob eases out by about one unit per frame, from at most 16.
 _SETTLE_TICS = 16
@@ -81,6 +86,8 @@ class DoomConfig(WorldConfig):
             play, and small changes per step (a held turn rotates 7 degrees of the 90-degree view) that a
             model can follow; 4 doubles the change per step (14 degrees) and makes play choppy (8.75 Hz).
         render_hud: Draw the status bar (health, ammo) at the bottom of the screen.
+        labels: Record VizDoom's labels of each frame (monsters and projectiles on screen, with their boxes;
+            :meth:`DoomWorld.frame_labels`) with the dataset. They do not change the frames.
         max_episode_steps: Steps before the episode is truncated; also sets VizDoom's episode timeout so
             the game and the adapter agree (0 = the scenario's own timeout, which may be none).
     """
@@ -88,6 +95,7 @@ class DoomConfig(WorldConfig):
     scenario: str = "deathmatch"
     frame_skip: int = 2
     render_hud: bool = False
+    labels: bool = True
     max_episode_steps: int = 1000
 
     def __post_init__(self) -> None:
@@ -130,6 +138,7 @@ class DoomWorld(World):
         self.fps = 35.0 / self.config.frame_skip
         self._game: vzd.DoomGame | None = self._make_game()
         self._frame = np.zeros((120, 160, 3), np.uint8)
+        self._labels = np.zeros((MAX_LABELS, 5), np.float32)
         self._ended = (False, False)  # (terminated, truncated) of the finished episode
 
     def _make_game(self) -> vzd.DoomGame:
@@ -148,6 +157,7 @@ class DoomWorld(World):
         game.set_render_weapon(True)
         game.set_available_buttons(list(BUTTONS))
         game.set_available_game_variables([vzd.GameVariable.HEALTH, vzd.GameVariable.AMMO2])
+        game.set_labels_buffer_enabled(cfg.labels)
         # ZDoom ignores input for the first ~7 tics of a level; starting the episode later means every
         # action, the first included, has its effect on the very next frame. The last _SETTLE_TICS of
         # the start are played by _reset (see there), hence the subtraction here and the sum below
@@ -172,6 +182,8 @@ class DoomWorld(World):
         state = self.unwrapped.get_state()
         if state is not None:
             self._frame = state.screen_buffer
+            if self.config.labels:
+                self._labels = self._label_rows(state.labels)
         # After the episode ends there is no state: the last frame is repeated. A copy, so that callers
         # that write into a returned frame cannot change the next one.
         return self._frame.copy()
@@ -204,6 +216,28 @@ class DoomWorld(World):
         self._ended = (finished and not timeout, timeout)
         info: dict[str, Any] = {"tic": game.get_episode_time(), "dead": dead}
         return self._screen(), float(reward), *self._ended, info
+
+    def frame_labels(self) -> np.ndarray | None:
+        """The monsters and projectiles on the current frame (:meth:`World.frame_labels`).
+
+        Kinds index :data:`LABEL_KINDS`; the largest :data:`MAX_LABELS` boxes first; None when ``labels`` is off.
+        """
+        return self._labels.copy() if self.config.labels else None
+
+    def _label_rows(self, labels: list) -> np.ndarray:
+        h, w = self.resolution
+        sy, sx = h / self._frame.shape[0], w / self._frame.shape[1]
+        rows = [
+            (LABEL_KINDS.index(lab.object_category), lab.x * sx, lab.y * sy, (lab.x + lab.width) * sx,
+             (lab.y + lab.height) * sy)
+            for lab in labels
+            if lab.object_category in LABEL_KINDS and lab.width > 0 and lab.height > 0
+        ]  # fmt: skip
+        rows.sort(key=lambda r: -(r[3] - r[1]) * (r[4] - r[2]))
+        out = np.zeros((MAX_LABELS, 5), np.float32)
+        if rows:
+            out[: len(rows[:MAX_LABELS])] = rows[:MAX_LABELS]
+        return out
 
     def close(self) -> None:
         """Shut the game down; safe to call twice."""
