@@ -14,7 +14,7 @@ import torch
 
 from worldsim.actions import ActionSchema
 from worldsim.checkpoint import load_checkpoint, load_module, module_tensors, save_checkpoint
-from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
+from worldsim.codec.autoencoder import CodecConfig, FrameCodec, history_channels, to_model, to_uint8
 from worldsim.config import from_dict, to_dict
 from worldsim.errors import CheckpointError, ConfigError
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer
@@ -71,13 +71,13 @@ class WorldModel(torch.nn.Module):
         """Latents ``(..., C, h, w)`` -> uint8 frames ``(..., H, W, 3)`` (on the model's device).
 
         ``prev`` (uint8 ``(..., H, W, 3)``, same leading shape) is the frame shown before each one; a codec with
-        a refiner uses it to restore detail the latent cannot hold (pass it whenever it is known).
+        a refiner uses it to restore detail the latent cannot hold (pass it whenever it is known). A refiner that
+        sees ``k > 1`` frames takes ``(..., k, H, W, 3)``, oldest first.
         """
         lead = latents.shape[:-3]
         p = None
         if prev is not None and self.codec.has_refiner:
-            p = to_model(prev).to(self.device)
-            p = p.reshape(-1, *p.shape[-3:])
+            p = history_channels(to_model(prev).to(self.device), self.codec.config.refiner_history)
         x = self.codec.decode(latents.reshape(-1, *latents.shape[-3:]), p)
         return to_uint8(x).reshape(*lead, *x.shape[-2:], 3)
 

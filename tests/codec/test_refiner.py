@@ -131,3 +131,49 @@ def test_refine_cli(tiny_world, tmp_path, caplog):
                  "eval_length=3", "device=cpu"])  # fmt: skip
     assert code == 0 and (out / "world.safetensors").is_file() and (out / "refine_eval.json").is_file()
     assert "copy-last" in caplog.text
+
+
+def test_history_refiner_reads_the_older_frame_and_refuses_a_short_history():
+    torch.manual_seed(0)
+    codec = FrameCodec(CodecConfig(**SMALL, refiner_channels=8, refiner_blocks=1, refiner_history=2)).eval()
+    z = torch.randn(2, 4, 8, 8)
+    prev, older = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        torch.nn.init.normal_(codec.refiner.out[2].weight, std=0.1)
+        a = codec.decode(z, torch.cat([prev, older], 1))
+        b = codec.decode(z, torch.cat([prev, -older], 1))
+        assert not torch.allclose(a, b, atol=1e-3)  # the frame before the previous one matters
+        with pytest.raises(ValueError, match="2 previous frames"):
+            codec.decode(z, prev)
+    with pytest.raises(ValueError, match="refiner_history"):
+        CodecConfig(refiner_history=0)
+
+
+def test_history_refiner_trains_and_the_display_feeds_it_the_frames_shown(tiny_world, tmp_path):
+    from worldsim.codec.autoencoder import history_channels
+    from worldsim.sampling.config import HoldConfig
+    from worldsim.sampling.display import Display
+
+    result = train_refiner(_cfg(tiny_world, tmp_path / "h", history=2, steps=10), progress=False)
+    world = WorldModel.load(result["world_file"])
+    assert world.codec.config.refiner_history == 2
+    rng = np.random.default_rng(0)
+    context = rng.integers(0, 256, (2, 3, 64, 64, 3), dtype=np.uint8)
+    z = torch.randn(2, 2, *world.codec.latent_shape)
+    display = Display(world, HoldConfig())
+    display.start(context[:, -1], before=context[:, :-1])
+    shown = [display.show(z[:, 0]).copy(), display.show(z[:, 1]).copy()]
+    # By hand: each frame decoded after the two shown before it.
+    past = torch.as_tensor(context[:, -2:])
+    expect = []
+    for t in range(2):
+        prev = history_channels(to_model(past), 2)
+        frame = to_uint8(world.codec.decode(z[:, t], prev))
+        expect.append(frame.numpy())
+        past = torch.stack([past[:, 1], frame], 1)
+    assert all(np.array_equal(a, b) for a, b in zip(shown, expect, strict=True))
+    # Without the frames before, the oldest known frame stands in for them.
+    display.start(context[:, -1])
+    again = display.show(z[:, 0])
+    frozen = history_channels(to_model(np.stack([context[:, -1]] * 2, 1)), 2)
+    assert np.array_equal(again, to_uint8(world.codec.decode(z[:, 0], frozen)).numpy())

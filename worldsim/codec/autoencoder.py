@@ -58,6 +58,9 @@ class CodecConfig:
         refiner_blocks: Residual blocks of the refiner at each of its two resolutions.
         refiner_gate: The refiner also predicts a per-pixel gate between its output and the previous frame, so
             pixels that did not change can be copied exactly (a static frame then decodes bit for bit).
+        refiner_history: Frames shown before the current one that the refiner sees (1: the previous frame only).
+            Two are enough to know where a small fast object (Breakout's ball) is heading when the latent does
+            not carry it.
     """
 
     height: int = 64
@@ -73,6 +76,7 @@ class CodecConfig:
     refiner_channels: int = 0
     refiner_blocks: int = 2
     refiner_gate: bool = False
+    refiner_history: int = 1
 
     def __post_init__(self) -> None:
         ds = self.downsample
@@ -99,6 +103,8 @@ class CodecConfig:
             raise ValueError(f"norm_groups must be >= 1, got {self.norm_groups}")
         if self.refiner_channels < 0 or self.refiner_blocks < 0:
             raise ValueError("refiner_channels and refiner_blocks must be >= 0")
+        if self.refiner_history < 1:
+            raise ValueError(f"refiner_history must be >= 1, got {self.refiner_history}")
 
     @property
     def num_stages(self) -> int:
@@ -133,6 +139,19 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """
     x = ((x.detach().float() + 1.0) * 127.5).round_().clamp_(0, 255)
     return x.to(torch.uint8).movedim(-3, -1).contiguous()  # (..., H, W, 3)
+
+
+def history_channels(frames: torch.Tensor, history: int) -> torch.Tensor:
+    """A refiner's ``prev`` from earlier frames, ``(N, 3 * history, H, W)`` with the most recent first.
+
+    ``frames`` are ``(..., 3, H, W)`` for ``history`` 1, else ``(..., history, 3, H, W)`` oldest first.
+    """
+    if history == 1:
+        return frames.reshape(-1, *frames.shape[-3:])
+    if frames.ndim < 4 or frames.shape[-4] != history:
+        raise ValueError(f"the refiner sees {history} previous frames: expected (..., {history}, 3, H, W), "
+                         f"got {tuple(frames.shape)}")  # fmt: skip
+    return frames.flip(-4).reshape(-1, 3 * history, *frames.shape[-2:])
 
 
 def _norm(channels: int, groups: int) -> nn.GroupNorm:
@@ -227,6 +246,9 @@ class Refiner(nn.Module):
     With ``refiner_gate`` the output is ``prev + g * (x0 + delta - prev)`` with a per-pixel gate ``g`` in
     (0, 1) that starts open (``g`` = 1 - 5e-5, far below one uint8 level): where ``g`` closes, the previous
     frame's pixels come through exactly instead of being re-synthesised from the latent.
+
+    With ``refiner_history = k > 1`` it also sees the ``k - 1`` frames shown before the previous one, so it can
+    tell where something moving is heading (one frame shows where the ball is, two show where it goes).
     """
 
     GATE_INIT = 10.0  # initial gate logit: sigmoid(10) = 1 - 4.5e-5
@@ -234,7 +256,8 @@ class Refiner(nn.Module):
     def __init__(self, cfg: CodecConfig) -> None:
         super().__init__()
         c, g, n = cfg.refiner_channels, cfg.norm_groups, cfg.refiner_blocks
-        self.inp = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(3 * 3 * 4, c, 3, padding=1))
+        self.history = cfg.refiner_history
+        self.inp = nn.Sequential(nn.PixelUnshuffle(2), nn.Conv2d(3 * (2 + self.history) * 4, c, 3, padding=1))
         self.down = nn.Sequential(
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), *[ResBlock(2 * c, 2 * c, g) for _ in range(n)]
         )
@@ -250,8 +273,11 @@ class Refiner(nn.Module):
                 self.out[2].bias.view(-1, 4)[3].fill_(self.GATE_INIT)  # PixelShuffle reads channels in groups of 4
 
     def forward(self, x0: torch.Tensor, prev: torch.Tensor) -> torch.Tensor:
-        """``x0``, ``prev``: (B, 3, H, W) in ``[-1, 1]`` -> refined frames (B, 3, H, W)."""
-        h = self.inp(torch.cat([x0, prev, prev - x0], 1))
+        """``x0`` (B, 3, H, W), ``prev`` (B, 3 * history, H, W), most recent first, in ``[-1, 1]`` -> (B, 3, H, W)."""
+        if prev.shape[1] != 3 * self.history:
+            raise ValueError(f"the refiner sees {self.history} previous frames (3 channels each), got {prev.shape}")
+        older, prev = prev[:, 3:], prev[:, :3]
+        h = self.inp(torch.cat([x0, prev, prev - x0, older], 1))
         h = h + self.up(self.down(h))
         out = self.out(self.blocks(h))
         if not self.gate:
@@ -301,8 +327,8 @@ class FrameCodec(nn.Module):
     def decode_raw(self, z: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
         """Un-normalised latents ``(B, C, h, w)`` -> frames ``(B, 3, H, W)``, roughly in ``[-1, 1]``.
 
-        ``prev`` (B, 3, H, W) in ``[-1, 1]`` is the frame before each one; with a refiner it sharpens the
-        result, without one (or when ``prev`` is None) it is ignored.
+        ``prev`` (B, 3 * k, H, W) in ``[-1, 1]`` are the ``k = refiner_history`` frames before each one, most
+        recent first; with a refiner it sharpens the result, without one (or when ``prev`` is None) it is ignored.
         """
         x = self.decoder(z)
         if self.refiner is not None and prev is not None:
@@ -407,8 +433,9 @@ def time_codec(
     x = torch.zeros(batch_size, 3, codec.config.height, codec.config.width, device=device)
     z = torch.zeros(batch_size, *codec.latent_shape, device=device)
     result = {}
-    # A refiner runs on every displayed frame, after the frame before it: time decoding with it.
-    decode = (lambda z: codec.decode(z, x)) if codec.has_refiner else codec.decode
+    # A refiner runs on every displayed frame, after the frames before it: time decoding with it.
+    prev = x.repeat(1, codec.config.refiner_history, 1, 1)
+    decode = (lambda z: codec.decode(z, prev)) if codec.has_refiner else codec.decode
     for name, fn, arg in (("encode", codec.encode, x), ("decode", decode, z)):
         times: list[float] = []
         deadline = time.perf_counter() + max_seconds

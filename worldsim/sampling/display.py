@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from worldsim.codec.autoencoder import to_model, to_uint8
+from worldsim.codec.autoencoder import history_channels, to_model, to_uint8
 from worldsim.sampling.config import HoldConfig
 
 
@@ -114,10 +114,18 @@ class Display:
         self.frames: np.ndarray | None = None  # uint8 (B, H, W, 3), what each stream shows now
         self._reference: torch.Tensor | None = None  # (B, 3, H, W) decoding each pixel was last refreshed from
         self._background: torch.Tensor | None = None  # (B, 3, H, W) the real frame each stream started from (snap)
+        # (B, 3 * (k - 1), H, W), most recent first: the frames shown before the current one, for a refiner that
+        # sees k > 1 of them (None otherwise).
+        self._older: torch.Tensor | None = None
+        self._history = world.codec.config.refiner_history if world.codec.has_refiner else 1
 
     @torch.no_grad()
     def start(
-        self, frames: np.ndarray, latents: torch.Tensor | None = None, streams: Sequence[int] | None = None
+        self,
+        frames: np.ndarray,
+        latents: torch.Tensor | None = None,
+        streams: Sequence[int] | None = None,
+        before: np.ndarray | None = None,
     ) -> None:
         """Show real ``frames`` uint8 ``(B, H, W, 3)`` (all streams, or rows ``streams``).
 
@@ -125,9 +133,12 @@ class Display:
         these, so codec error on a real frame does not count as a change. A codec with a refiner decodes each
         frame from the one shown before, so its output is already close to the real frame where nothing moved:
         there the shown frame itself is the reference (comparing with the plain decoding would count the
-        refiner's whole correction as change).
+        refiner's whole correction as change). ``before`` ``(B, F, H, W, 3)``, oldest first, are real frames
+        shown before ``frames``, for a refiner that sees more than one; missing ones repeat the oldest known.
         """
         frames = np.ascontiguousarray(frames)
+        if self._history > 1:
+            self._start_history(frames, before, streams)
         ref = real = None
         if self.hold.enabled:
             real = to_model(frames).to(self.world.device)
@@ -152,12 +163,26 @@ class Display:
         """Decode the next latents ``(B, C, h, w)`` of every stream; returns (and keeps) uint8 ``(B, H, W, 3)``."""
         if self.frames is None:
             raise RuntimeError("call start() before show()")
-        if not self.hold.enabled:
-            self.frames = self.world.decode(latents, self.frames).cpu().numpy()
-            return self.frames
         shown = to_model(self.frames).to(self.world.device)
-        p = shown if self.world.codec.has_refiner else None
+        p = None
+        if self.world.codec.has_refiner:
+            p = shown if self._older is None else torch.cat([shown, self._older], 1)
+            if self._older is not None:
+                self._older = p[:, : self._older.shape[1]]
         decoded = self.world.codec.decode(latents, p)
-        shown, self._reference = self._pixel_hold(decoded, shown, self._reference, self._background)
-        self.frames = to_uint8(shown).cpu().numpy()
+        if self.hold.enabled:
+            decoded, self._reference = self._pixel_hold(decoded, shown, self._reference, self._background)
+        self.frames = to_uint8(decoded).cpu().numpy()
         return self.frames
+
+    def _start_history(self, frames: np.ndarray, before: np.ndarray | None, streams: Sequence[int] | None) -> None:
+        """Set the older frames a refiner with ``refiner_history > 1`` sees (see :meth:`start`)."""
+        k = self._history - 1
+        past = frames[:, None] if before is None or before.shape[1] == 0 else np.asarray(before)[:, -k:]
+        if past.shape[1] < k:  # an unknown past: the oldest known frame stood still
+            past = np.concatenate([np.repeat(past[:, :1], k - past.shape[1], 1), past], 1)
+        older = history_channels(to_model(past).to(self.world.device), k)
+        if streams is None or self._older is None:
+            self._older = older
+        else:
+            self._older[list(streams)] = older

@@ -9,7 +9,8 @@ the world's latents (and its cached dataset encodings) stay valid and no dynamic
 Training pairs are a frame ``t`` with its real latent and a previous frame that is, for a ``self_prev``
 fraction of samples, the refiner's own output for ``t - 1`` (decoded from the latent of ``t - 1`` after the
 real ``t - 2``) instead of the real frame: in a rollout the previous frame is always a decoded one, and a
-refiner that only ever saw real previous frames would copy their detail too trustingly.
+refiner that only ever saw real previous frames would copy their detail too trustingly. A refiner with
+``history`` k > 1 also sees the real frames ``t - 2 .. t - k``.
 
 Files in the run directory:
     refine_state.safetensors  train state (refiner weights, optimizer, step), rewritten every ``ckpt_every`` steps.
@@ -82,6 +83,7 @@ class RefineConfig:
         blocks: Refiner residual blocks per resolution.
         gate: Let the refiner copy unchanged pixels of the previous frame exactly (``CodecConfig.refiner_gate``).
         self_prev: Fraction of samples whose previous frame is the refiner's own decoding (see the module doc).
+        history: Frames shown before the current one that the refiner sees (``CodecConfig.refiner_history``).
         region: ``(top, bottom, left, right)`` fractions of the frame weighted ``region_weight`` times more in the
             loss (see :mod:`worldsim.codec.loss`; use the codec's recipe); empty = all pixels alike.
         region_weight: Loss weight of ``region`` relative to the rest of the frame.
@@ -115,6 +117,7 @@ class RefineConfig:
     blocks: int = 2
     gate: bool = True
     self_prev: float = 0.5
+    history: int = 1
     region: tuple[float, ...] = ()
     region_weight: float = 1.0
     sprite_weight: float = 1.0
@@ -133,6 +136,8 @@ class RefineConfig:
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.channels < 1 or self.blocks < 0:
             raise ValueError("steps >= 0, batch_size >= 1, channels >= 1 and blocks >= 0 are required")
+        if self.history < 1:
+            raise ValueError(f"history must be >= 1, got {self.history}")
         if not 0.0 <= self.self_prev <= 1.0:
             raise ValueError(f"self_prev must be in [0, 1], got {self.self_prev}")
         check_region(self.region, self.region_weight)
@@ -142,10 +147,11 @@ class RefineConfig:
             raise ValueError("log_every, eval_every, ckpt_every, eval_windows >= 1 and eval_length >= 2 are required")
 
 
-class FrameTriples:
-    """Frames ``t - 2, t - 1, t`` of one split and the latents of ``t - 1, t``, read from memory-mapped shards."""
+class FrameHistory:
+    """Frames ``t - n .. t`` of one split and the latents of ``t - 1, t``, read from memory-mapped shards."""
 
     def __init__(self, ds: Dataset, latents: list[np.ndarray], split: str, min_history: int = 2) -> None:
+        self.min_history = min_history
         self.ds, self.latents = ds, latents
         shards, rows = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         self.episodes: list[tuple[int, int, int]] = []  # (shard, first row, end row) of each episode
@@ -169,13 +175,16 @@ class FrameTriples:
         return frames, latents
 
     def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        """``n`` random triples: frames ``x2, x1, x0`` (t - 2, t - 1, t) and latents ``z1, z0`` (t - 1, t)."""
+        """``n`` random samples: frames ``x`` and the latents ``z1, z0`` of ``t - 1, t``.
+
+        ``x`` is ``(n, 1 + min_history, H, W, 3)``: frames ``t, t - 1, ..., t - min_history``, most recent first.
+        """
         i = rng.integers(0, len(self), n)
         s, r = self.shard[i], self.row[i]
         x0, z0 = self.take(s, r)
         x1, z1 = self.take(s, r - 1)
-        x2, _ = self.take(s, r - 2)
-        return {"x0": x0, "x1": x1, "x2": x2, "z0": z0, "z1": z1}
+        older = [self.take(s, r - j)[0] for j in range(2, self.min_history + 1)]
+        return {"x": np.stack([x0, x1, *older], 1), "z0": z0, "z1": z1}
 
     def windows(self, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` windows of ``length`` consecutive frames, spread over the split (deterministic)."""
@@ -191,19 +200,21 @@ class FrameTriples:
 def evaluate_chain(codec: FrameCodec, frames: np.ndarray, latents: np.ndarray) -> dict[str, float]:
     """PSNR of windows ``frames`` ``(N, L, H, W, 3)`` decoded from their real normalised ``latents`` in a chain.
 
-    Frame 0 is given; every later frame is decoded after the one decoded before it (``refined``), from its
+    Frame 0 is given; every later frame is decoded after the ones decoded before it (``refined``), from its
     latent alone (``plain``), or replaced by the real frame before it (``copy_last``). ``refined_first`` is
-    the first step only, whose previous frame is real.
+    the first step only, whose previous frame is real (a refiner that sees more frames sees frame 0 repeated).
     """
     device = codec.latent_mean.device
     z = torch.as_tensor(latents, device=device)
-    shown = to_model(frames[:, 0]).to(device)
+    k = codec.config.refiner_history
+    past = to_model(frames[:, 0]).to(device).repeat(1, k, 1, 1)  # shown frames, most recent first
     refined, plain = [], []
     for t in range(1, frames.shape[1]):
         x0 = codec.decode(z[:, t])
         plain.append(to_uint8(x0).cpu())
-        shown = codec.decode(z[:, t], shown) if codec.has_refiner else x0
+        shown = codec.decode(z[:, t], past) if codec.has_refiner else x0
         shown = to_model(to_uint8(shown)).to(device)  # what is displayed is rounded to uint8
+        past = torch.cat([shown, past[:, :-3]], 1)
         refined.append(to_uint8(shown).cpu())
     real = frames[:, 1:]
     return {
@@ -239,7 +250,11 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
         raise DatasetError(f"{cfg.data} records {ds.schema.world} actions, not those of {cfg.world}; use its dataset")
     base = world.codec
     codec_cfg = dataclasses.replace(
-        base.config, refiner_channels=cfg.channels, refiner_blocks=cfg.blocks, refiner_gate=cfg.gate
+        base.config,
+        refiner_channels=cfg.channels,
+        refiner_blocks=cfg.blocks,
+        refiner_gate=cfg.gate,
+        refiner_history=cfg.history,
     )
     torch.manual_seed(cfg.seed)
     codec = FrameCodec(codec_cfg).to(device)
@@ -250,10 +265,10 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     codec.refiner.requires_grad_(True).train()
 
     latents = dataset_latents(ds, base, progress=progress)
-    train = FrameTriples(ds, latents, "train")
+    train = FrameHistory(ds, latents, "train", cfg.history + 1)
     if len(train) == 0:
-        raise DatasetError(f"{ds.root}: no training episodes of 3 or more frames")
-    val = FrameTriples(ds, latents, "val")
+        raise DatasetError(f"{ds.root}: no training episodes of {cfg.history + 2} or more frames")
+    val = FrameHistory(ds, latents, "val", cfg.history + 1)
     val = val if val.episodes else train
     val_frames, val_latents = val.windows(cfg.eval_windows, cfg.eval_length)
 
@@ -294,13 +309,15 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     def one_step(s: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([cfg.seed, s])
         b = train.sample(rng, cfg.batch_size)
-        x0, x1, x2 = (to_model(b[k]).to(device) for k in ("x0", "x1", "x2"))
+        x = to_model(b["x"]).to(device)  # (B, 2 + history, 3, H, W): t, t - 1, ..., most recent first
+        x0, x1 = x[:, 0], x[:, 1]
         z0, z1 = (torch.as_tensor(b[k], device=device) for k in ("z0", "z1"))
         with torch.no_grad():
             plain0 = codec.decode(z0)
-            own1 = codec.decode(z1, x2)  # what the refiner would have shown at t - 1
+            own1 = codec.decode(z1, x[:, 2:].flatten(1, 2))  # what the refiner would have shown at t - 1
             use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
-            prev = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
+            prev1 = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
+            prev = torch.cat([prev1, x[:, 2 : 1 + cfg.history].flatten(1, 2)], 1)
         y = codec.refiner(plain0, prev)
         w = frame_weights(x0, weights, background, sprite, x1, motion)
         loss, mse, _ = reconstruction_loss(y, x0, w)
