@@ -49,3 +49,15 @@ def test_detector_learns_a_bright_square_and_round_trips(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a detector")
     with pytest.raises(CheckpointError, match="bad.safetensors"):
         doom.load_detector(tmp_path / "bad.safetensors")
+
+
+def test_threshold_is_chosen_where_over_reporting_stops():
+    truth = np.zeros((10, 2, 8, 8), bool)
+    truth[:5, 0, 1, 1] = True
+    probs = np.zeros((10, 2, 8, 8), np.float32)
+    probs[:5, 0, 1, 1] = 0.9  # the monsters
+    probs[5:, 0, 4, 4] = 0.6  # confident-looking empty frames, as a detector trained on up-weighted positives gives
+    th = doom.choose_threshold(probs, truth)
+    assert 0.6 <= th < 0.9
+    assert doom.score(probs, truth, th).monster_precision == 1.0
+    assert doom.score(probs, truth, 0.5).monster_precision == 0.5
