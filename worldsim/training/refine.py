@@ -84,6 +84,9 @@ class RefineConfig:
         gate: Let the refiner copy unchanged pixels of the previous frame exactly (``CodecConfig.refiner_gate``).
         self_prev: Fraction of samples whose previous frame is the refiner's own decoding (see the module doc).
         history: Frames shown before the current one that the refiner sees (``CodecConfig.refiner_history``).
+        latent_noise: Gaussian noise of standard deviation up to this (uniform per sample, normalised latent units)
+            is added to the current frame's latent. A generated latent is less sure than a real one, most of all
+            about small moving things; with noise the refiner learns to take them from the frames before.
         region: ``(top, bottom, left, right)`` fractions of the frame weighted ``region_weight`` times more in the
             loss (see :mod:`worldsim.codec.loss`; use the codec's recipe); empty = all pixels alike.
         region_weight: Loss weight of ``region`` relative to the rest of the frame.
@@ -118,6 +121,7 @@ class RefineConfig:
     gate: bool = True
     self_prev: float = 0.5
     history: int = 1
+    latent_noise: float = 0.0
     region: tuple[float, ...] = ()
     region_weight: float = 1.0
     sprite_weight: float = 1.0
@@ -136,6 +140,8 @@ class RefineConfig:
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.channels < 1 or self.blocks < 0:
             raise ValueError("steps >= 0, batch_size >= 1, channels >= 1 and blocks >= 0 are required")
+        if self.latent_noise < 0:
+            raise ValueError(f"latent_noise must be >= 0, got {self.latent_noise}")
         if self.history < 1:
             raise ValueError(f"history must be >= 1, got {self.history}")
         if not 0.0 <= self.self_prev <= 1.0:
@@ -313,6 +319,10 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
         x0, x1 = x[:, 0], x[:, 1]
         z0, z1 = (torch.as_tensor(b[k], device=device) for k in ("z0", "z1"))
         with torch.no_grad():
+            if cfg.latent_noise > 0:
+                sigma = torch.as_tensor(rng.random(cfg.batch_size) * cfg.latent_noise, device=device).float()
+                noise = torch.as_tensor(rng.standard_normal(z0.shape), device=device).float()
+                z0 = z0 + sigma[:, None, None, None] * noise
             plain0 = codec.decode(z0)
             own1 = codec.decode(z1, x[:, 2:].flatten(1, 2))  # what the refiner would have shown at t - 1
             use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
