@@ -84,6 +84,9 @@ class RefineConfig:
         gate: Let the refiner copy unchanged pixels of the previous frame exactly (``CodecConfig.refiner_gate``).
         self_prev: Fraction of samples whose previous frame is the refiner's own decoding (see the module doc).
         history: Frames shown before the current one that the refiner sees (``CodecConfig.refiner_history``).
+        self_chain: Frames the refiner decodes one after another (from real frames before them) to make the
+            previous frames of a ``self_prev`` sample. 1 makes only ``t - 1`` its own; more shows it the residue
+            its own outputs leave, which a rollout feeds back frame after frame.
         latent_noise: Gaussian noise of standard deviation up to this (uniform per sample, normalised latent units)
             is added to the current frame's latent. A generated latent is less sure than a real one, most of all
             about small moving things; with noise the refiner learns to take them from the frames before.
@@ -121,6 +124,7 @@ class RefineConfig:
     gate: bool = True
     self_prev: float = 0.5
     history: int = 1
+    self_chain: int = 1
     latent_noise: float = 0.0
     region: tuple[float, ...] = ()
     region_weight: float = 1.0
@@ -142,6 +146,8 @@ class RefineConfig:
             raise ValueError("steps >= 0, batch_size >= 1, channels >= 1 and blocks >= 0 are required")
         if self.latent_noise < 0:
             raise ValueError(f"latent_noise must be >= 0, got {self.latent_noise}")
+        if self.self_chain < 1:
+            raise ValueError(f"self_chain must be >= 1, got {self.self_chain}")
         if self.history < 1:
             raise ValueError(f"history must be >= 1, got {self.history}")
         if not 0.0 <= self.self_prev <= 1.0:
@@ -180,17 +186,16 @@ class FrameHistory:
         latents = np.stack([self.latents[int(s)][int(r)] for s, r in zip(shard, row, strict=True)]).astype(np.float32)
         return frames, latents
 
-    def sample(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-        """``n`` random samples: frames ``x`` and the latents ``z1, z0`` of ``t - 1, t``.
+    def sample(self, rng: np.random.Generator, n: int, latents: int = 2) -> dict[str, np.ndarray]:
+        """``n`` random samples: frames ``x`` and the latents ``z`` of their last ``latents`` frames.
 
-        ``x`` is ``(n, 1 + min_history, H, W, 3)``: frames ``t, t - 1, ..., t - min_history``, most recent first.
+        ``x`` is ``(n, 1 + min_history, H, W, 3)``: frames ``t, t - 1, ..., t - min_history``, most recent first;
+        ``z`` is ``(n, latents, C, h, w)``: latents of ``t, t - 1, ...``.
         """
         i = rng.integers(0, len(self), n)
         s, r = self.shard[i], self.row[i]
-        x0, z0 = self.take(s, r)
-        x1, z1 = self.take(s, r - 1)
-        older = [self.take(s, r - j)[0] for j in range(2, self.min_history + 1)]
-        return {"x": np.stack([x0, x1, *older], 1), "z0": z0, "z1": z1}
+        taken = [self.take(s, r - j) for j in range(self.min_history + 1)]
+        return {"x": np.stack([f for f, _ in taken], 1), "z": np.stack([z for _, z in taken[:latents]], 1)}
 
     def windows(self, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` windows of ``length`` consecutive frames, spread over the split (deterministic)."""
@@ -271,10 +276,11 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     codec.refiner.requires_grad_(True).train()
 
     latents = dataset_latents(ds, base, progress=progress)
-    train = FrameHistory(ds, latents, "train", cfg.history + 1)
+    need = cfg.history + cfg.self_chain
+    train = FrameHistory(ds, latents, "train", need)
     if len(train) == 0:
-        raise DatasetError(f"{ds.root}: no training episodes of {cfg.history + 2} or more frames")
-    val = FrameHistory(ds, latents, "val", cfg.history + 1)
+        raise DatasetError(f"{ds.root}: no training episodes of {need + 1} or more frames")
+    val = FrameHistory(ds, latents, "val", need)
     val = val if val.episodes else train
     val_frames, val_latents = val.windows(cfg.eval_windows, cfg.eval_length)
 
@@ -314,22 +320,26 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
 
     def one_step(s: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([cfg.seed, s])
-        b = train.sample(rng, cfg.batch_size)
-        x = to_model(b["x"]).to(device)  # (B, 2 + history, 3, H, W): t, t - 1, ..., most recent first
-        x0, x1 = x[:, 0], x[:, 1]
-        z0, z1 = (torch.as_tensor(b[k], device=device) for k in ("z0", "z1"))
+        b = train.sample(rng, cfg.batch_size, latents=1 + cfg.self_chain)
+        x = to_model(b["x"]).to(device)  # (B, 1 + history + self_chain, 3, H, W): t, t - 1, ..., most recent first
+        z = torch.as_tensor(b["z"], device=device)  # (B, 1 + self_chain, C, h, w): t, t - 1, ...
+        x0, k, c = x[:, 0], cfg.history, cfg.self_chain
+        z0 = z[:, 0]
         with torch.no_grad():
             if cfg.latent_noise > 0:
                 sigma = torch.as_tensor(rng.random(cfg.batch_size) * cfg.latent_noise, device=device).float()
                 noise = torch.as_tensor(rng.standard_normal(z0.shape), device=device).float()
                 z0 = z0 + sigma[:, None, None, None] * noise
             plain0 = codec.decode(z0)
-            own1 = codec.decode(z1, x[:, 2:].flatten(1, 2))  # what the refiner would have shown at t - 1
+            # What the refiner would have shown at t - c .. t - 1, decoded in a chain after real t - c - k .. t - c - 1.
+            own = x[:, c + 1 : c + 1 + k].flatten(1, 2)
+            for j in range(c, 0, -1):
+                shown = to_model(to_uint8(codec.decode(z[:, j], own)))  # what is displayed is rounded to uint8
+                own = torch.cat([shown.to(device), own[:, :-3]], 1)
             use_own = torch.as_tensor(rng.random(cfg.batch_size) < cfg.self_prev, device=device)
-            prev1 = torch.where(use_own[:, None, None, None], own1.clamp(-1, 1), x1)
-            prev = torch.cat([prev1, x[:, 2 : 1 + cfg.history].flatten(1, 2)], 1)
+            prev = torch.where(use_own[:, None, None, None], own, x[:, 1 : 1 + k].flatten(1, 2))
         y = codec.refiner(plain0, prev)
-        w = frame_weights(x0, weights, background, sprite, x1, motion)
+        w = frame_weights(x0, weights, background, sprite, x[:, 1], motion)
         loss, mse, _ = reconstruction_loss(y, x0, w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
