@@ -72,8 +72,6 @@ def test_bad_refiner_settings_are_refused():
         CodecConfig(refiner_channels=-1)
     with pytest.raises(ValueError, match="self_prev"):
         RefineConfig(self_prev=1.5)
-    with pytest.raises(ValueError, match="latent_noise"):
-        RefineConfig(latent_noise=-0.1)
     with pytest.raises(ValueError, match="self_chain"):
         RefineConfig(self_chain=0)
 
@@ -158,7 +156,7 @@ def test_history_refiner_trains_and_the_display_feeds_it_the_frames_shown(tiny_w
     from worldsim.sampling.config import HoldConfig
     from worldsim.sampling.display import Display
 
-    cfg = _cfg(tiny_world, tmp_path / "h", history=2, steps=10, latent_noise=0.5, self_chain=3)
+    cfg = _cfg(tiny_world, tmp_path / "h", history=2, steps=10, self_chain=3)
     result = train_refiner(cfg, progress=False)
     world = WorldModel.load(result["world_file"])
     assert world.codec.config.refiner_history == 2

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 #: Backends the env accepts (see :mod:`worldsim.sampling.backends`).
 ENV_BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")
 #: Fields of :class:`~worldsim.sampling.config.SamplingConfig` (restated to keep torch out of the import; tested).
-SAMPLING_KEYS = ("steps", "context_noise", "guidance", "hold", "commit_shown")
+SAMPLING_KEYS = ("steps", "context_noise", "guidance", "hold")
 #: Frames speculated ahead when ``speculative=True``.
 DEFAULT_LOOKAHEAD = 2
 

@@ -25,7 +25,7 @@ import torch
 
 from worldsim.model.dynamics import DynamicsTransformer, KVCache
 from worldsim.sampling.config import SamplingConfig
-from worldsim.sampling.schedule import Feedback, NoiseSource, euler_schedule, guided, step_sizes
+from worldsim.sampling.schedule import NoiseSource, euler_schedule, guided, step_sizes
 
 
 @dataclass
@@ -127,14 +127,9 @@ class CachedSampler(NoiseSource):
         return {"latent": latent, "reward": out["reward"][:, 0], "term_prob": torch.sigmoid(out["term_logit"][:, 0])}
 
     @torch.no_grad()
-    def step(
-        self, state: CachedState, action: torch.Tensor, feedback: Feedback | None = None
-    ) -> tuple[CachedState, dict[str, torch.Tensor]]:
+    def step(self, state: CachedState, action: torch.Tensor) -> tuple[CachedState, dict[str, torch.Tensor]]:
         """Next frame for ``action`` ``(B,)``: from the speculative buffer when the action held, else generated.
 
-        ``feedback`` maps the frame's latent to the one committed as context (``sampling.commit_shown``: the
-        encoding of the frame shown); by default the latent itself is committed. Speculative frames were
-        generated after the latent, not its feedback, and are served as they are.
         Returns the state and ``latent`` ``(B, C, h, w)``, ``reward`` ``(B,)``, ``term_prob`` ``(B,)`` and
         ``accepted`` (whether the frame came from the buffer).
         """
@@ -149,8 +144,7 @@ class CachedSampler(NoiseSource):
             state.buffer_action = action.clone()
             state.generated += 1
             accepted = False
-        out = self.commit(state, latent if feedback is None else feedback(latent), action)
-        out["latent"] = latent
+        out = self.commit(state, latent, action)
         out["accepted"] = torch.tensor(accepted)
         return state, out
 

@@ -121,16 +121,12 @@ class SamplingConfig:
         context_noise: Noise level in [0, 1) committed context frames carry (anti-drift; Doom ships 0.2).
         guidance: Action guidance.
         hold: Pixel hold on the decoded frames (see :mod:`worldsim.sampling.display`).
-        commit_shown: Commit the encoding of the frame shown as context instead of the generated latent, so
-            what the refiner drew from the frames before (a ball the latent lost) is what the world continues
-            from. Costs one encode per frame.
     """
 
     steps: int = 16
     context_noise: float = 0.05
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
     hold: HoldConfig = field(default_factory=HoldConfig)
-    commit_shown: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:

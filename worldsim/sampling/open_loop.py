@@ -83,14 +83,6 @@ class ReferenceStream:
 
     def step(self, action: np.ndarray) -> StepResult:
         """Advance every stream by one frame under its action ids ``(B,)``."""
-        shown: list[np.ndarray] = []
-
-        def show_and_encode(latent: torch.Tensor) -> torch.Tensor:  # sampling.commit_shown, as the Simulator does
-            shown.append(self.display.show(latent))
-            return self.world.encode(shown[-1])
-
-        feedback = show_and_encode if self.sampler.sampling.commit_shown else None
-        self.state, out = self.sampler.step(self.state, torch.as_tensor(action).long().to(self.world.device), feedback)
+        self.state, out = self.sampler.step(self.state, torch.as_tensor(action).long().to(self.world.device))
         reward, term = out["reward"].float().cpu().numpy(), out["term_prob"].float().cpu().numpy()
-        frames = shown[0] if shown else self.display.show(out["latent"])
-        return StepResult(frames.copy(), reward, term, False, 0.0, 0.0)
+        return StepResult(self.display.show(out["latent"]).copy(), reward, term, False, 0.0, 0.0)

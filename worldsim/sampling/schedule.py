@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from worldsim.sampling.config import SamplingConfig
-
-#: Maps a generated latent ``(B, C, h, w)`` to the latent committed as context (``SamplingConfig.commit_shown``).
-Feedback = Callable[[torch.Tensor], torch.Tensor]
 
 
 def euler_schedule(steps: int, device=None) -> torch.Tensor:

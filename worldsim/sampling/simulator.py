@@ -39,7 +39,6 @@ from worldsim.sampling.backends import EagerBackend, make_backend
 from worldsim.sampling.cached import CachedSampler, CachedState
 from worldsim.sampling.config import SamplingConfig, SamplingOverrides, resolve_sampling
 from worldsim.sampling.display import Display
-from worldsim.sampling.schedule import Feedback
 from worldsim.starts import StartStates
 from worldsim.world_model import WorldModel
 
@@ -321,40 +320,20 @@ class Simulator:
         ids = self.action_ids(actions)
         dev = self.world.device
         t0 = time.perf_counter()
-        shown: dict[str, Any] = {}
-        self.state, out = self.sampler.step(self.state, ids, self._show_and_encode(shown))
+        self.state, out = self.sampler.step(self.state, ids)
         self._check_finite(out)
         synchronize(dev)
         t1 = time.perf_counter()
-        frames = (shown["frames"] if shown else self.display.show(out["latent"])).copy()
+        frames = self.display.show(out["latent"]).copy()
         t2 = time.perf_counter()
-        decode_s = shown.get("seconds", t2 - t1)
         return StepResult(
             frames=frames,
             reward=out["reward"].float().cpu().numpy(),
             term_prob=out["term_prob"].float().cpu().numpy(),
             accepted=bool(out["accepted"]),
-            model_ms=1000 * (t2 - t0 - decode_s),
-            decode_ms=1000 * decode_s,
+            model_ms=1000 * (t1 - t0),
+            decode_ms=1000 * (t2 - t1),
         )
-
-    def _show_and_encode(self, shown: dict[str, Any]) -> Feedback | None:
-        """With ``commit_shown``, the feedback that shows each latent and returns the shown frame's encoding.
-
-        The frame and the seconds spent decoding and encoding land in ``shown``. None without ``commit_shown``.
-        """
-        if not self.sampling.commit_shown:
-            return None
-
-        def feedback(latent: torch.Tensor) -> torch.Tensor:
-            t0 = time.perf_counter()
-            shown["frames"] = self.display.show(latent)
-            z = self.world.encode(shown["frames"])
-            synchronize(self.world.device)
-            shown["seconds"] = time.perf_counter() - t0
-            return z
-
-        return feedback
 
     def warmup(self) -> float:
         """Run every shape the backend will see once (compilation, export, allocation); returns seconds.

@@ -16,7 +16,7 @@ import torch
 
 from worldsim.model.dynamics import DynamicsTransformer
 from worldsim.sampling.config import SamplingConfig
-from worldsim.sampling.schedule import Feedback, NoiseSource, euler_schedule, guided, step_sizes
+from worldsim.sampling.schedule import NoiseSource, euler_schedule, guided, step_sizes
 
 
 @dataclass
@@ -60,13 +60,9 @@ class WindowSampler(NoiseSource):
         return StreamState(state.latents[:, -keep:], state.t[:, -keep:], state.actions[:, -keep:], state.frame_index)
 
     @torch.no_grad()
-    def step(
-        self, state: StreamState, action: torch.Tensor, feedback: Feedback | None = None
-    ) -> tuple[StreamState, dict[str, torch.Tensor]]:
+    def step(self, state: StreamState, action: torch.Tensor) -> tuple[StreamState, dict[str, torch.Tensor]]:
         """Generate the next frame of every stream given its action ``(B,)``.
 
-        ``feedback`` maps the generated latent to the one committed as context (``sampling.commit_shown``: the
-        encoding of the frame shown); by default the generated latent itself is committed.
         Returns the new state and ``latent`` ``(B, C, h, w)`` (clean estimate), ``reward`` ``(B,)`` and
         ``term_prob`` ``(B,)``.
         """
@@ -89,7 +85,7 @@ class WindowSampler(NoiseSource):
                 v_null = self.model(window, t_window, null, d=d)["v"][:, -1]
                 v = guided(v, v_null, guidance.scale, guidance.parallel, x, ts[i])
             x = x + (ts[i + 1] - ts[i]) * v
-        committed = self._commit_noise(x if feedback is None else feedback(x))
+        committed = self._commit_noise(x)
         t_commit = torch.full((b, 1), self.sampling.context_noise, device=dev)
         out = self.model(torch.cat([ctx.latents, committed[:, None]], 1), torch.cat([ctx.t, t_commit], 1), acts)
         new_state = StreamState(

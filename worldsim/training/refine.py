@@ -87,9 +87,6 @@ class RefineConfig:
         self_chain: Frames the refiner decodes one after another (from real frames before them) to make the
             previous frames of a ``self_prev`` sample. 1 makes only ``t - 1`` its own; more shows it the residue
             its own outputs leave, which a rollout feeds back frame after frame.
-        latent_noise: Gaussian noise of standard deviation up to this (uniform per sample, normalised latent units)
-            is added to the current frame's latent. A generated latent is less sure than a real one, most of all
-            about small moving things; with noise the refiner learns to take them from the frames before.
         region: ``(top, bottom, left, right)`` fractions of the frame weighted ``region_weight`` times more in the
             loss (see :mod:`worldsim.codec.loss`; use the codec's recipe); empty = all pixels alike.
         region_weight: Loss weight of ``region`` relative to the rest of the frame.
@@ -125,7 +122,6 @@ class RefineConfig:
     self_prev: float = 0.5
     history: int = 1
     self_chain: int = 1
-    latent_noise: float = 0.0
     region: tuple[float, ...] = ()
     region_weight: float = 1.0
     sprite_weight: float = 1.0
@@ -144,8 +140,6 @@ class RefineConfig:
     def __post_init__(self) -> None:
         if self.steps < 0 or self.batch_size < 1 or self.channels < 1 or self.blocks < 0:
             raise ValueError("steps >= 0, batch_size >= 1, channels >= 1 and blocks >= 0 are required")
-        if self.latent_noise < 0:
-            raise ValueError(f"latent_noise must be >= 0, got {self.latent_noise}")
         if self.self_chain < 1:
             raise ValueError(f"self_chain must be >= 1, got {self.self_chain}")
         if self.history < 1:
@@ -324,13 +318,8 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
         x = to_model(b["x"]).to(device)  # (B, 1 + history + self_chain, 3, H, W): t, t - 1, ..., most recent first
         z = torch.as_tensor(b["z"], device=device)  # (B, 1 + self_chain, C, h, w): t, t - 1, ...
         x0, k, c = x[:, 0], cfg.history, cfg.self_chain
-        z0 = z[:, 0]
         with torch.no_grad():
-            if cfg.latent_noise > 0:
-                sigma = torch.as_tensor(rng.random(cfg.batch_size) * cfg.latent_noise, device=device).float()
-                noise = torch.as_tensor(rng.standard_normal(z0.shape), device=device).float()
-                z0 = z0 + sigma[:, None, None, None] * noise
-            plain0 = codec.decode(z0)
+            plain0 = codec.decode(z[:, 0])
             # What the refiner would have shown at t - c .. t - 1, decoded in a chain after real t - c - k .. t - c - 1.
             own = x[:, c + 1 : c + 1 + k].flatten(1, 2)
             for j in range(c, 0, -1):
