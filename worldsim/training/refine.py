@@ -10,7 +10,8 @@ Training pairs are a frame ``t`` with its real latent and a previous frame that 
 fraction of samples, the refiner's own output for ``t - 1`` (decoded from the latent of ``t - 1`` after the
 real ``t - 2``) instead of the real frame: in a rollout the previous frame is always a decoded one, and a
 refiner that only ever saw real previous frames would copy their detail too trustingly. A refiner with
-``history`` k > 1 also sees the real frames ``t - 2 .. t - k``.
+``history`` k > 1 also sees the frames ``t - 2 .. t - k``; with ``self_chain`` n, a ``self_prev`` sample's
+previous frames are the refiner's own, decoded n in a row after real ones.
 
 Files in the run directory:
     refine_state.safetensors  train state (refiner weights, optimizer, step), rewritten every ``ckpt_every`` steps.
@@ -154,7 +155,7 @@ class RefineConfig:
 
 
 class FrameHistory:
-    """Frames ``t - n .. t`` of one split and the latents of ``t - 1, t``, read from memory-mapped shards."""
+    """Frames ``t - n .. t`` of one split and their latents, read from memory-mapped shards."""
 
     def __init__(self, ds: Dataset, latents: list[np.ndarray], split: str, min_history: int = 2) -> None:
         self.min_history = min_history
