@@ -111,6 +111,7 @@ def test_probe_scores_compare_model_and_real():
     out = probe_scores(gen, real)
     assert out["ball_position_error"]["per_horizon"][0] == pytest.approx(5.0)  # 3-4-5
     assert out["ball_recall"]["mean"] == pytest.approx(0.5)
+    assert out["ball_within_2px"]["mean"] == 0.0  # 5 pixels apart
     assert out["ball_present"]["rate_model"] == pytest.approx(1 / 3) and out["ball_present"]["ratio"] == 0.5
     assert out["paddle_x"]["abs_error"]["mean"] == pytest.approx(2 / 3)
     assert out["ball_present"]["recall"]["mean"] == pytest.approx(0.5)  # every yes/no probe: recall of real frames

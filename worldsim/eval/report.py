@@ -172,6 +172,9 @@ def probe_scores(gen: dict[str, np.ndarray], real: dict[str, np.ndarray]) -> dic
         both = gen["ball_present"] & real["ball_present"]
         dist = np.hypot(gen["ball_y"] - real["ball_y"], gen["ball_x"] - real["ball_x"])
         out["ball_position_error"] = _summary(np.where(both, dist, np.nan))
+        # Issue 26's bar: the share of those frames where the two balls are within 2 pixels (a mean is pulled up by
+        # the few balls drawn far away).
+        out["ball_within_2px"] = _summary(np.where(both, dist <= 2.0, np.nan).astype(np.float64))
         # Recall of the real ball: of the frames where the real ball is there, the share where the model draws one.
         out["ball_recall"] = _summary(np.where(real["ball_present"], gen["ball_present"], np.nan).astype(np.float64))
     return out
