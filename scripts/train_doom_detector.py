@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("training on %d frames of %s, scoring on %d of %s", len(frames), args.data, len(eval_frames),
              args.eval_data)  # fmt: skip
     det = doom.train_detector(frames, labels, steps=args.steps, seed=args.seed, progress=not args.no_progress)
-    threshold = doom.choose_threshold(doom.predict(det, val_frames), doom.targets(val_labels))
+    threshold = det.threshold = doom.choose_threshold(doom.predict(det, val_frames), doom.targets(val_labels))
     scores = doom.score(doom.predict(det, eval_frames), doom.targets(eval_labels), threshold)
     report = {
         "train_data": args.data, "train_frames": len(frames), "threshold": threshold,

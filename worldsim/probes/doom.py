@@ -41,9 +41,12 @@ CLASSES = ("monster", "projectile")
 
 
 class EnemyDetector(nn.Module):
-    """64x64 RGB frames -> logits ``(B, 2, 8, 8)``: a monster / projectile centre in each 8x8-pixel cell."""
+    """64x64 RGB frames -> logits ``(B, 2, 8, 8)``: a monster / projectile centre in each 8x8-pixel cell.
 
-    def __init__(self, width: int = 32) -> None:
+    ``threshold`` is the probability above which a cell counts as found (chosen by :func:`choose_threshold`).
+    """
+
+    def __init__(self, width: int = 32, threshold: float = 0.5) -> None:
         super().__init__()
         c = width
 
@@ -54,7 +57,7 @@ class EnemyDetector(nn.Module):
             block(3, c, 1), block(c, c, 2), block(c, 2 * c, 2), block(2 * c, 2 * c, 2), block(2 * c, 2 * c, 1),
             nn.Conv2d(2 * c, len(CLASSES), 1),
         )  # fmt: skip
-        self.width = width
+        self.width, self.threshold = width, threshold
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, 3, 64, 64) in ``[-1, 1]``."""
@@ -177,16 +180,15 @@ def train_detector(
 
 def save_detector(det: EnemyDetector, path: str | Path, **meta: Any) -> None:
     """Write the detector (safetensors + JSON metadata, atomic)."""
+    meta = {"threshold": det.threshold, **meta}
     save_checkpoint(path, module_tensors(det), kind=KIND, width=det.width, classes=list(CLASSES), **meta)
 
 
 def load_detector(path: str | Path) -> EnemyDetector:
     """Load a detector written by :func:`save_detector`; errors name the file."""
     tensors, meta = load_checkpoint(path, kind=KIND)
-    det = EnemyDetector(int(meta.get("width", 32)))
+    det = EnemyDetector(int(meta.get("width", 32)), float(meta.get("threshold", 0.5)))
     load_module(det, tensors, path=path)
-    det.meta = meta  # type: ignore[attr-defined]
-    det.threshold = float(meta.get("threshold", 0.5))  # type: ignore[attr-defined]
     return det.eval()
 
 
@@ -214,7 +216,5 @@ def enemies(frames: np.ndarray) -> dict[str, np.ndarray]:
     det = _shipped()
     if det is None:
         return {}
-    with torch.inference_mode():
-        probs = predict(det, frames)
-    seen = (probs > det.threshold).any((-2, -1))  # type: ignore[attr-defined]
+    seen = (predict(det, frames) > det.threshold).any((-2, -1))
     return {"monster": seen[..., 0], "projectile": seen[..., 1]}

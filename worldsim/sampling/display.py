@@ -163,9 +163,11 @@ class Display:
         """Decode the next latents ``(B, C, h, w)`` of every stream; returns (and keeps) uint8 ``(B, H, W, 3)``."""
         if self.frames is None:
             raise RuntimeError("call start() before show()")
-        shown = to_model(self.frames).to(self.world.device)
+        refine = self.world.codec.has_refiner
+        # The frame shown now is read only by a refiner and by pixel hold.
+        shown = to_model(self.frames).to(self.world.device) if refine or self.hold.enabled else None
         p = None
-        if self.world.codec.has_refiner:
+        if refine:
             p = shown if self._older is None else torch.cat([shown, self._older], 1)
             if self._older is not None:
                 self._older = p[:, : self._older.shape[1]]

@@ -177,9 +177,15 @@ class FrameHistory:
 
     def take(self, shard: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 frames ``(N, H, W, 3)`` and float32 latents ``(N, C, h, w)`` at ``(shard, row)``."""
-        frames = np.stack([self.ds.shards[int(s)].arrays["frames"][int(r)] for s, r in zip(shard, row, strict=True)])
-        latents = np.stack([self.latents[int(s)][int(r)] for s, r in zip(shard, row, strict=True)]).astype(np.float32)
-        return frames, latents
+        return self.frames(shard, row), self.latents_at(shard, row)
+
+    def frames(self, shard: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """uint8 frames ``(N, H, W, 3)`` at ``(shard, row)``."""
+        return np.stack([self.ds.shards[int(s)].arrays["frames"][int(r)] for s, r in zip(shard, row, strict=True)])
+
+    def latents_at(self, shard: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """float32 latents ``(N, C, h, w)`` at ``(shard, row)``."""
+        return np.stack([self.latents[int(s)][int(r)] for s, r in zip(shard, row, strict=True)]).astype(np.float32)
 
     def sample(self, rng: np.random.Generator, n: int, latents: int = 2) -> dict[str, np.ndarray]:
         """``n`` random samples: frames ``x`` and the latents ``z`` of their last ``latents`` frames.
@@ -189,8 +195,8 @@ class FrameHistory:
         """
         i = rng.integers(0, len(self), n)
         s, r = self.shard[i], self.row[i]
-        taken = [self.take(s, r - j) for j in range(self.min_history + 1)]
-        return {"x": np.stack([f for f, _ in taken], 1), "z": np.stack([z for _, z in taken[:latents]], 1)}
+        x = np.stack([self.frames(s, r - j) for j in range(self.min_history + 1)], 1)
+        return {"x": x, "z": np.stack([self.latents_at(s, r - j) for j in range(latents)], 1)}
 
     def windows(self, n: int, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Up to ``n`` windows of ``length`` consecutive frames, spread over the split (deterministic)."""
