@@ -28,6 +28,7 @@ from worldsim.checkpoint import load_checkpoint
 from worldsim.data.dataset import Dataset
 from worldsim.eval.stability import closed_loop_stability, real_color_stats
 from worldsim.io import atomic_write_bytes, atomic_write_json
+from worldsim.rl.figure import is_current, rl_section, world_digest
 from worldsim.sampling.config import SamplingConfig, sampling_from_file
 from worldsim.sampling.simulator import Simulator
 
@@ -257,9 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         card["long_stability"] = {"data": args.long_data or report.get("data", "real frames"), "rows": report["rows"]}
     elif old.is_file() and "long_stability" in json.loads(old.read_text()):
         card["long_stability"] = json.loads(old.read_text())["long_stability"]
+    # The RL figure is kept only while it describes this very world file and start states (else "not measured").
+    old_rl = json.loads(old.read_text()).get("rl") if old.is_file() else None
+    digest = world_digest(files)
+    if is_current(old_rl, digest):
+        card["rl"] = old_rl
     out = files.world.parent
     atomic_write_json(out / "card.json", card)
-    atomic_write_bytes(out / "README.md", _markdown(card, args).encode())
+    atomic_write_bytes(out / "README.md", _markdown(card, args, rl_section(old_rl, digest, args.name)).encode())
     print(f"model card: {out / 'README.md'}")
     return 0
 
@@ -410,7 +416,7 @@ def _timing_text(timing: dict[str, Any] | None) -> str:
     return f"{timing.get('device', 'cpu')}{on}, batch {timing.get('batch_size', 1)}"
 
 
-def _markdown(card: dict[str, Any], args: argparse.Namespace) -> str:
+def _markdown(card: dict[str, Any], args: argparse.Namespace, rl: str) -> str:
     d, c, t, s, st = card["data"], card["codec"], card["teacher"], card["student"], card["stability"]
     dyn = t.get("dynamics_config") or {}
     rows = [{"name": k, "steps": _steps(v["config"]), "report": v} for k, v in card["evaluation"].items()]
@@ -457,6 +463,7 @@ measures on a quiet machine).
 
 {_gpu_text(card)}
 
+{rl}
 ## Files
 {chr(10).join(f"- `{k}`: {v} MB" for k, v in sorted(card["files"].items()))}
 {(chr(10) + "## Notes and limitations" + chr(10) + chr(10) + notes) if notes else ""}"""
