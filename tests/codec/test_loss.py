@@ -152,3 +152,50 @@ def test_weighting_a_region_shifts_quality_towards_it(toy_data, tmp_path):  # no
     margin = {name: region - rest for name, (region, rest) in scores.items()}
     assert margin["weighted"] > margin["plain"] + 2.0, scores
     assert scores["weighted"][0] >= scores["plain"][0] - 0.5, scores  # the region itself did not get worse
+
+
+def test_label_mask_fills_the_labelled_boxes():
+    from worldsim.codec.loss import label_mask
+
+    labels = np.zeros((2, 3, 5), np.float32)
+    labels[0, 0] = [1, 2.5, 1.0, 4.2, 3.0]  # columns 2-4, rows 1-2
+    labels[0, 2] = [2, 60.0, 60.0, 70.0, 70.0]  # runs off the frame: clipped
+    labels[1, 1] = [0, 0.0, 0.0, 8.0, 8.0]  # kind 0: an empty row, ignored
+    mask = label_mask(labels, 64, 64)
+    assert mask.shape == (2, 1, 64, 64) and mask.dtype == torch.bool
+    assert mask[0, 0, 1:3, 2:5].all() and mask[0, 0].sum() == 2 * 3 + 4 * 4
+    assert not mask[1].any()
+    x = torch.zeros(2, 3, 64, 64)
+    w = frame_weights(x, None, boxes=mask, label_weight=10.0)
+    assert w.mean().item() == pytest.approx(1.0)
+    assert (w[0, 0, 1, 2] / w[0, 0, 0, 0]).item() == pytest.approx(10.0)
+    assert frame_weights(x, None, boxes=mask, label_weight=1.0) is None
+
+
+def test_label_weights_need_a_labelled_dataset(toy_data, tmp_path):  # noqa: F811
+    from worldsim.errors import DatasetError
+
+    cfg = tiny_train(toy_data, tmp_path / "labels", steps=2, label_weight=10.0)
+    with pytest.raises(DatasetError, match="label_weight needs per-frame labels"):
+        train_codec(cfg, progress=False)
+    with pytest.raises(ConfigError, match="label_weight must be > 0"):
+        from_dict(CodecTrainConfig, {"label_weight": 0}, where="recipe.yaml")
+
+
+def test_codec_trains_with_the_labels_of_a_doom_dataset(tmp_path):
+    pytest.importorskip("vizdoom")
+    from worldsim.data.collect import CollectConfig, collect
+    from worldsim.data.dataset import Dataset
+
+    data = tmp_path / "doom"
+    opts = {"max_episode_steps": 60}
+    collect(CollectConfig(world="doom", out=str(data), frames=120, seed=4240, policy="random", world_options=opts))
+    frames = FrameSampler(Dataset(data), "train")
+    assert frames.has_labels
+    labels = frames.labels(np.arange(len(frames)))
+    assert labels.shape == (len(frames), 8, 5)
+    ds = Dataset(data)
+    episode = ds.episode(ds.split("train")[0])  # the rows are the episode's own, frame by frame
+    assert np.array_equal(labels[: episode.num_steps + 1], episode.labels[: len(labels)])
+    cfg = tiny_train(data, tmp_path / "codec", steps=3, eval_every=3, label_weight=20.0)
+    assert train_codec(cfg, progress=False)["step"] == 3

@@ -47,16 +47,34 @@ class FrameSampler:
             out[pos] = self.ds.shards[int(s)].arrays["frames"][row[pos]]
         return out
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether every shard of the dataset records per-frame labels (docs/dataset.md)."""
+        return bool(self.ds.shards) and all("labels" in s.arrays for s in self.ds.shards)
+
+    def labels(self, index: np.ndarray) -> np.ndarray:
+        """Label rows ``[N, K, 5]`` of frames ``index`` (requires :attr:`has_labels`; shards padded to one ``K``)."""
+        k = max(int(s.arrays["labels"].shape[1]) for s in self.ds.shards)
+        out = np.zeros((len(index), k, 5), np.float32)
+        for i, (s, r) in enumerate(zip(self.shard[index], self.row[index], strict=True)):
+            rows = self.ds.shards[int(s)].arrays["labels"][r]
+            out[i, : len(rows)] = rows
+        return out
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Indices of ``n`` uniformly random frames (with replacement)."""
+        return rng.integers(0, len(self), n)
+
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` uniformly random frames (with replacement)."""
-        return self.take(rng.integers(0, len(self), n))
+        return self.take(self.draw(rng, n))
 
     def sample_with_previous(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
         """``n`` random frames (the same draw as :meth:`sample`) and the frame before each in its episode.
 
         An episode's first frame is its own previous frame.
         """
-        index = rng.integers(0, len(self), n)
+        index = self.draw(rng, n)
         return self.take(index), self.take(self.previous(index))
 
     def previous(self, index: np.ndarray) -> np.ndarray:

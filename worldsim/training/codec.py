@@ -40,6 +40,7 @@ from worldsim.codec.loss import (
     check_region,
     check_sprites,
     frame_weights,
+    label_mask,
     pixel_weights,
     reconstruction_loss,
 )
@@ -103,6 +104,8 @@ class CodecTrainConfig:
         motion_weight: Loss weight of pixels that changed since the episode's previous frame by
             ``motion_threshold`` grey levels or more; 1 = off. Aims at moving objects more closely than sprites.
         motion_threshold: Grey levels (largest channel) of change that make a pixel a moving pixel.
+        label_weight: Loss weight of pixels inside the boxes the dataset's labels give each frame (Doom: monsters
+            and projectiles); 1 = off. Needs a dataset recorded with labels.
         log_every: Steps between metric rows (and progress-bar updates).
         eval_every: Steps between validation-PSNR evaluations.
         ckpt_every: Steps between train-state checkpoints.
@@ -132,6 +135,7 @@ class CodecTrainConfig:
     sprite_threshold: float = 30.0
     motion_weight: float = 1.0
     motion_threshold: float = 30.0
+    label_weight: float = 1.0
     log_every: int = 50
     eval_every: int = 1000
     ckpt_every: int = 500
@@ -155,6 +159,8 @@ class CodecTrainConfig:
         check_region(self.region, self.region_weight)
         check_sprites(self.sprite_weight, self.sprite_threshold)
         check_sprites(self.motion_weight, self.motion_threshold, "motion")
+        if self.label_weight <= 0:
+            raise ValueError(f"label_weight must be > 0, got {self.label_weight}")
 
 
 def psnr_of_mse(means: dict[str, float]) -> dict[str, float]:
@@ -321,14 +327,20 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     if cfg.sprite_weight != 1:
         background = train_frames.background(cfg.stats_frames).to(device)
     sprite, motion = (cfg.sprite_weight, cfg.sprite_threshold), (cfg.motion_weight, cfg.motion_threshold)
+    if cfg.label_weight != 1 and not train_frames.has_labels:
+        raise DatasetError(
+            f"{ds.root}: label_weight needs per-frame labels, which this dataset does not record; "
+            "record it with a world that labels its frames (doom) or drop label_weight"
+        )
+    h, w_ = codec_cfg.height, codec_cfg.width
 
     def one_step(s: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([cfg.seed, s])
-        if cfg.motion_weight == 1:
-            x, prev = to_model(train_frames.sample(rng, cfg.batch_size)).to(device), None  # (B, 3, H, W)
-        else:
-            x, prev = (to_model(f).to(device) for f in train_frames.sample_with_previous(rng, cfg.batch_size))
-        w = frame_weights(x, weights, background, sprite, prev, motion)
+        index = train_frames.draw(rng, cfg.batch_size)
+        x = to_model(train_frames.take(index)).to(device)  # (B, 3, H, W)
+        prev = None if cfg.motion_weight == 1 else to_model(train_frames.take(train_frames.previous(index))).to(device)
+        boxes = None if cfg.label_weight == 1 else label_mask(train_frames.labels(index), h, w_)
+        w = frame_weights(x, weights, background, sprite, prev, motion, boxes, cfg.label_weight)
         loss, mse, l1, lat = _losses(model, x, cfg, w, use_bf16)
         opt.zero_grad(set_to_none=True)
         loss.backward()
