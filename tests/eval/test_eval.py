@@ -259,3 +259,28 @@ def test_evaluate_rollouts_synthetic_short_horizon(tmp_path):
     assert "5-16" not in format_table(r)
     with pytest.raises(ValueError, match="last_context"):
         evaluate_rollouts(real, real, ctx[:1], np.zeros((2, 3), int))
+
+
+def test_codec_ceiling_reads_the_probes_on_the_codec_round_trip(tiny_world):
+    from worldsim.assets import resolve_world
+    from worldsim.eval.run import codec_ceiling
+    from worldsim.sampling.config import HoldConfig
+    from worldsim.starts import StartStates
+    from worldsim.world_model import WorldModel
+
+    world = WorldModel.load(resolve_world(str(tiny_world)).world, "cpu")
+    starts = StartStates.load(resolve_world(str(tiny_world)).starts)
+    frames = starts.frames[:3]  # (E, 1 + T, H, W, 3): real frames, the first as the last context frame
+    actions = np.zeros((3, frames.shape[1] - 1), np.int64)
+    h, w = frames.shape[2:4]
+    idm = InverseDynamics(IDMConfig(height=h, width=w, num_actions=len(world.schema)))
+
+    def bright(f: np.ndarray) -> dict[str, np.ndarray]:
+        return {"bright": f.astype(float).mean((-3, -2, -1)) > 20}
+
+    plain = codec_ceiling(world, frames, actions, idm, HoldConfig())
+    assert "probes" not in plain
+    probed = codec_ceiling(world, frames, actions, idm, HoldConfig(), probe=bright)
+    real_rate = bright(frames[:, 1:])["bright"].mean()
+    assert probed["probes"]["bright"]["rate_real"] == pytest.approx(real_rate)
+    assert 0 <= probed["probes"]["bright"]["rate_model"] <= 1 and probed["psnr"] == plain["psnr"]

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         f"IDM accuracy {ceiling['idm_accuracy']:.3f}, moving recall {ceiling['moving_recall']:.3f} "
         f"(moving pixels {ceiling['moving_ratio']:.2f} of real)"
     )
+    if ceiling.get("probes"):
+        print("codec ceiling " + format_probes(ceiling).replace("\n", "\ncodec ceiling "))
     files = result["files"]
     print(f"report: {files['json']}  plot: {files['png']}  sheet (real over generated rows): {files['sheet']}")
     return 0

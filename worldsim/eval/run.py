@@ -58,15 +58,17 @@ class EvalConfig:
 
 
 def codec_ceiling(
-    world: WorldModel, frames: np.ndarray, actions: np.ndarray, idm, hold: HoldConfig
-) -> dict[str, float]:
+    world: WorldModel, frames: np.ndarray, actions: np.ndarray, idm, hold: HoldConfig, probe: Any = None
+) -> dict[str, Any]:
     """What a perfect dynamics model would score: real frames passed through the codec (encode, decode).
 
     ``frames`` ``(E, 1 + T, H, W, 3)`` are the last context frame and the real continuation; ``actions``
     ``(E, T)`` led to the continuation. Generated frames can only be as sharp as the codec, so this tells
-    codec limits apart from dynamics errors.
+    codec limits apart from dynamics errors. With the world's ``probe``, ``probes`` says what the codec keeps of
+    what the probes read (a world cannot keep a monster or a ball its codec drops).
     """
     from worldsim.eval.idm import accuracy
+    from worldsim.eval.report import probe_scores
     from worldsim.metrics import finite_mean, moving, psnr, recall_at
 
     # Decoded in order, each frame after the one decoded before it, from the real last context frame: the
@@ -78,12 +80,15 @@ def codec_ceiling(
     h, w = frames.shape[2:4]
     a, b = recon[:, :-1].reshape(-1, h, w, 3), recon[:, 1:].reshape(-1, h, w, 3)
     real_moving = moving(frames[:, 1:], frames[:, :-1])
-    return {
+    out: dict[str, Any] = {
         "psnr": float(psnr(recon[:, 1:], frames[:, 1:]).mean()),
         "idm_accuracy": float(accuracy(idm, a, b, actions.reshape(-1))),
         "moving_recall": finite_mean(recall_at(recon[:, 1:], frames[:, 1:], real_moving)),
         "moving_ratio": float(moving(recon[:, 1:], recon[:, :-1]).sum() / max(1, real_moving.sum())),
     }
+    if probe is not None:
+        out["probes"] = probe_scores(probe(recon[:, 1:]), probe(frames[:, 1:]))
+    return out
 
 
 def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
@@ -143,8 +148,9 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         "device": str(device),
     }  # fmt: skip
     result["codec_ceiling"] = codec_ceiling(
-        world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm, recipe.hold
-    )
+        world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm, recipe.hold,
+        probe=PROBES.get(world.schema.world),
+    )  # fmt: skip
     json_path, png_path = write_report(result, out)
     sheet = write_png(out / "sheet.png", eval_sheet(data["frames"][:, context - 1 :], gen["frames"]))
     result["files"] = {"json": str(json_path), "png": str(png_path), "sheet": str(sheet)}
