@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from worldsim.actions import action_stream
 from worldsim.assets import resolve_world
 from worldsim.checkpoint import load_checkpoint
 from worldsim.data.dataset import Dataset
+from worldsim.eval.report import fmt_number as num
 from worldsim.eval.stability import closed_loop_stability, real_color_stats
 from worldsim.io import atomic_write_bytes, atomic_write_json
 from worldsim.rl.figure import is_current, rl_section, world_digest
@@ -292,9 +292,6 @@ def heads_text(heads: dict[str, Any] | None) -> str:
         "terminations found | termination precision |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-
-    def num(v: Any, digits: int) -> str:
-        return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
 
     for where, sc in heads.get("scores", {}).items():
         label = f"{'fresh' if where == 'fresh' else 'validation'} (`{sc.get('data')}`, {sc['new']['steps']:,} steps)"

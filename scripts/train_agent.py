@@ -26,8 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from worldsim.io import atomic_write_bytes, atomic_write_json
 
 EPILOG = """examples:
@@ -251,6 +249,8 @@ def _budget(run: Path) -> dict:
 
 
 def _markdown(rows: dict, budgets: dict, world: str, episodes: int, real_steps: int) -> str:
+    from worldsim.eval.report import fmt_number
+
     lines = [
         f"Real {world}, {episodes} episodes (the same seeds for every policy); mean +- std of the episode return.",
         "",
@@ -261,17 +261,13 @@ def _markdown(rows: dict, budgets: dict, world: str, episodes: int, real_steps: 
         sub = row["trained_in"]
         steps = f"{row['env_steps']:,} ({sub})" if sub else "-"
         lines.append(
-            f"| {label} | {steps} | {row['mean']:.1f} +- {row['std']:.1f} | {_fmt(row['normalised'])} "
-            f"| {_fmt(row['normalised_vs_scripted'])} |"
+            f"| {label} | {steps} | {row['mean']:.1f} +- {row['std']:.1f} | {fmt_number(row['normalised'], 2)} "
+            f"| {fmt_number(row['normalised_vs_scripted'], 2)} |"
         )
     if not any(row["trained_in"] == "real" for row in rows.values()):
         why = "not run (--real-steps 0)" if not real_steps else "not finished"
         lines.append(f"| {REAL_LABEL} | N/A | {why}: budget | - | - |")
     return "\n".join(lines) + "\n"
-
-
-def _fmt(x: float) -> str:
-    return "-" if not np.isfinite(x) else f"{x:.2f}"
 
 
 def _cuda() -> bool:

@@ -329,8 +329,12 @@ def _plot(result: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def _fmt(v: Any, digits: int) -> str:
+def fmt_number(v: Any, digits: int) -> str:
+    """``v`` with ``digits`` decimals, or ``-`` when it is undefined (None, NaN, infinite)."""
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+
+_fmt = fmt_number
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -356,7 +360,12 @@ def format_table(result: dict[str, Any]) -> str:
     if motion:
         for who, label in (("model", "model"), ("copy_last", "copy-last")):
             s = motion["recall"][who]
-            rows.append((f"moving recall {label}", [_fmt(s["bands"].get(b), 3) for b in bands] + [_fmt(s["mean"], 3)]))
+            rows.append(
+                (
+                    f"moving recall {label}",
+                    [_fmt(s["bands"].get(b), 3) for b in bands] + [_fmt(s["mean"], 3)],
+                )
+            )
     reward = result.get("reward")
     if reward:
         rows.append(("reward MAE", [_fmt(reward["mae_bands"].get(b), 4) for b in bands] + [_fmt(reward["mae"], 4)]))

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from worldsim.eval.report import fmt_number as num
 from worldsim.rl.evaluate import normalised_score
 
 #: README markers around the RL section, so the section is replaced in place when the figure is regenerated.
@@ -97,10 +98,6 @@ def summarise(
     return {"rows": rows, "normalised": {k: (None if not np.isfinite(v) else v) for k, v in normalised.items()}}
 
 
-def _num(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
 def rl_markdown(record: Mapping[str, Any]) -> str:
     """The figure as markdown: protocol, table, normalised scores."""
     p, t, rows = record["protocol"], record["training"], record["rows"]
@@ -129,17 +126,17 @@ def rl_markdown(record: Mapping[str, Any]) -> str:
         if key not in rows:
             continue
         row = rows[key]
-        per_seed = ", ".join(f"{s}: {_num(v)}" for s, v in row.get("seeds", {}).items()) or "-"
+        per_seed = ", ".join(f"{s}: {num(v, 1)}" for s, v in row.get("seeds", {}).items()) or "-"
         lines.append(
-            f"| {labels[key]} | {_num(row['mean'])} | {_num(row.get('sd_seeds'))} | {_num(row['sd_episodes'])} "
+            f"| {labels[key]} | {num(row['mean'], 1)} | {num(row.get('sd_seeds'), 1)} | {num(row['sd_episodes'], 1)} "
             f"| {per_seed} |"
         )
     n = record["normalised"]
     lines += [
         "",
         f"Normalised score of the world-trained agent, (agent - random) / (reference - random): "
-        f"**{_num(n.get('vs_real_trained'), 2)}** against PPO trained in reality with the same steps, "
-        f"{_num(n.get('vs_scripted'), 2)} against the scripted policy.",
+        f"**{num(n.get('vs_real_trained'), 2)}** against PPO trained in reality with the same steps, "
+        f"{num(n.get('vs_scripted'), 2)} against the scripted policy.",
     ]
     if record.get("reference"):
         lines.append(f"Published on this game: {record['reference']}.")
