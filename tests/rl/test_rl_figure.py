@@ -21,6 +21,7 @@ def test_summarise_means_over_seeds_and_normalises():
     assert fig["normalised"]["vs_scripted"] == pytest.approx((6.5 - 1) / (10.0 - 1))
     # no real-trained reference: that ratio is undefined (None in JSON), not a number from nowhere
     assert summarise(base, {"model": agents["model"]})["normalised"]["vs_real_trained"] is None
+    assert summarise(base, {"model": {0: [4.0, 6.0]}})["rows"]["model"]["sd_seeds"] is None  # one seed: no spread
 
 
 A, B = {"world_sha256": "a" * 64, "starts_sha256": "c" * 64}, {"world_sha256": "b" * 64, "starts_sha256": "c" * 64}

@@ -55,7 +55,7 @@ def is_current(record: Mapping[str, Any] | None, digest: Mapping[str, str]) -> b
 
 def _stats(values: Sequence[float]) -> dict[str, Any]:
     v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "n": len(v)}
+    return {"mean": float(v.mean()), "sd": float(v.std(ddof=1)) if len(v) > 1 else None, "n": len(v)}
 
 
 def summarise(
