@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     import torch
 
-    from worldsim.assets import resolve_world, shipped_worlds
+    from worldsim.assets import resolve_world, shipped_worlds, source_world
     from worldsim.errors import ConfigError, Error
     from worldsim.io import atomic_write_bytes, atomic_write_json
     from worldsim.rl.figure import rl_markdown, world_digest
@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.card and args.world not in shipped_worlds():
             raise ConfigError(f"--card needs a shipped world name ({', '.join(shipped_worlds())}), not {args.world}")
         digest = world_digest(files)
-        sys.path.insert(0, str(TRAIN_AGENT.parent))
-        from train_agent import _source_world
-
-        world = _source_world(args.world)
+        world = source_world(args.world)
         train_seeds(args, out)
         base, agents = evaluate_seeds(args, out, world)
         record = build_record(args, world, digest, base, agents)

@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     import torch
 
+    from worldsim.assets import source_world
     from worldsim.errors import Error
     from worldsim.rl.sb3 import require_sb3
 
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     try:
         require_sb3()
-        world = args.real_world or _source_world(args.world)
+        world = args.real_world or source_world(args.world)
         if args.stage in ("all", "model"):
             env = model_env(args)
             train(args, env, out / "model", args.steps)
@@ -304,16 +305,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def _source_world(spec: str) -> str:
-    """The source world a learned world was trained on (its action schema's world)."""
-    from worldsim.actions import ActionSchema
-    from worldsim.assets import resolve_world
-    from worldsim.checkpoint import load_checkpoint
-
-    _, meta = load_checkpoint(resolve_world(spec).world, kind="world")
-    return ActionSchema.from_dict(meta["action_schema"]).world
 
 
 if __name__ == "__main__":

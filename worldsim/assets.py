@@ -84,3 +84,12 @@ def resolve_world(spec: str | Path | None = None) -> WorldFiles:
     return WorldFiles(
         spec, root / "world.safetensors", starts if starts.is_file() else None, card if card.is_file() else None
     )
+
+
+def source_world(spec: str | Path | None = None) -> str:
+    """The source (real) world a learned world was trained on: its action schema's world, e.g. ``carracing``."""
+    from worldsim.actions import ActionSchema
+    from worldsim.checkpoint import load_checkpoint
+
+    _, meta = load_checkpoint(resolve_world(spec).world, kind="world")
+    return ActionSchema.from_dict(meta["action_schema"]).world
