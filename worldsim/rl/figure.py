@@ -132,11 +132,15 @@ def rl_markdown(record: Mapping[str, Any]) -> str:
             f"| {per_seed} |"
         )
     n = record["normalised"]
+    real = (
+        f"**{num(n.get('vs_real_trained'), 2)}** against PPO trained in reality with the same steps"
+        if REAL in rows
+        else "no reference trained in reality (`--real-steps`)"
+    )
     lines += [
         "",
-        f"Normalised score of the world-trained agent, (agent - random) / (reference - random): "
-        f"**{num(n.get('vs_real_trained'), 2)}** against PPO trained in reality with the same steps, "
-        f"{num(n.get('vs_scripted'), 2)} against the scripted policy.",
+        f"Normalised score of the world-trained agent, (agent - random) / (reference - random): {real}; "
+        f"**{num(n.get('vs_scripted'), 2)}** against the scripted policy.",
     ]
     if record.get("reference"):
         lines.append(f"Published on this game: {record['reference']}.")
@@ -153,7 +157,7 @@ def rl_section(record: Mapping[str, Any] | None, digest: Mapping[str, str], name
     """
     redo = f"`python scripts/rl_figure.py {name} --card` regenerates it"
     if record and is_current(record, digest):
-        body = rl_markdown(record) + f"\n{redo}.\n"
+        body = rl_markdown(record)
     elif record:
         body = (
             f"**Not measured for this world.** The last figure was measured on other files (world SHA-256 "
