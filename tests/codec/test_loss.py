@@ -197,5 +197,11 @@ def test_codec_trains_with_the_labels_of_a_doom_dataset(tmp_path):
     ds = Dataset(data)
     episode = ds.episode(ds.split("train")[0])  # the rows are the episode's own, frame by frame
     assert np.array_equal(labels[: episode.num_steps + 1], episode.labels[: len(labels)])
+    from worldsim.training.windows import latent_boxes, read_window
+
+    latents = [np.zeros((len(sh.arrays["frames"]), 4, 8, 8), np.float32) for sh in ds.shards]
+    ep = ds.split("train")[0]
+    window = read_window(ds, latents, ep, 0, 4, len(ds.schema))
+    assert np.array_equal(window[5], latent_boxes(episode.labels[:4], (64, 64), (8, 8)))  # the dynamics' label mask
     cfg = tiny_train(data, tmp_path / "codec", steps=3, eval_every=3, label_weight=20.0)
     assert train_codec(cfg, progress=False)["step"] == 3

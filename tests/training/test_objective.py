@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -44,6 +45,12 @@ def test_motion_weighted_loss_is_larger_on_motion_and_trains():
     plain = flow_matching_loss(*args, ObjectiveConfig(), torch.Generator().manual_seed(1))
     moved = flow_matching_loss(*args, ObjectiveConfig(motion_weight=10), torch.Generator().manual_seed(1))
     assert moved["fm"] > plain["fm"]
+    boxes = torch.zeros(2, 3, 2, 2)
+    boxes[:, :, 1, 1] = 1  # a labelled object at one position
+    cfg = ObjectiveConfig(label_weight=10)
+    labelled = flow_matching_loss(*args, cfg, torch.Generator().manual_seed(1), boxes=boxes)
+    assert labelled["fm"] > plain["fm"]
+    assert flow_matching_loss(*args, cfg, torch.Generator().manual_seed(1))["fm"] == plain["fm"]  # no boxes: off
     moved["loss"].backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
@@ -52,3 +59,24 @@ def test_motion_weighted_loss_is_larger_on_motion_and_trains():
 def test_bad_motion_settings_are_config_errors(kw):
     with pytest.raises(ConfigError, match="objective.motion"):
         ObjectiveConfig(**kw)
+
+
+def test_label_weights_weigh_the_latent_positions_of_labelled_objects():
+    from worldsim.training.objective import latent_weights
+    from worldsim.training.windows import latent_boxes
+
+    labels = np.zeros((2, 8, 5), np.float32)
+    labels[0, 0] = [1, 10.0, 3.0, 17.0, 12.0]  # pixels 10-16 x 3-11: latent columns 1-2, rows 0-1 (8 px each)
+    boxes = latent_boxes(labels, (64, 64), (8, 8))
+    assert boxes.shape == (2, 8, 8) and boxes[1].sum() == 0
+    assert boxes[0, :2, 1:3].all() and boxes[0].sum() == 4
+    x0 = torch.zeros(1, 2, 4, 8, 8)
+    b = torch.from_numpy(boxes)[None]
+    assert latent_weights(x0, ObjectiveConfig(), b) is None  # off by default
+    w = latent_weights(x0, ObjectiveConfig(label_weight=20.0), b)
+    assert w[0, 0, 0, 1] == 20.0 and w[0, 0, 5, 5] == 1.0 and (w[0, 1] == 1).all()
+    x0[0, 1, :, 5, 5] = 3.0  # a position that moved: the motion weight multiplies in
+    both = latent_weights(x0, ObjectiveConfig(label_weight=20.0, motion_weight=5.0), b)
+    assert both[0, 1, 5, 5] == 5.0 and both[0, 0, 0, 1] == 20.0
+    with pytest.raises(ConfigError, match="label_weight must be >= 1"):
+        ObjectiveConfig(label_weight=0.5)

@@ -39,6 +39,9 @@ class ObjectiveConfig:
             A small moving object (Breakout's ball) is a few positions of a frame: under a plain mean the model
             learns to leave it out.
         motion_threshold: Channel RMS change (in latent std units) above which a position counts as moving.
+        label_weight: Loss weight of latent positions that touch a box of the dataset's labels (Doom's monsters;
+            1 = off). A monster is a few positions of a room the camera sweeps: under a plain mean the model lets
+            it dissolve into the walls.
     """
 
     logit_mean: float = 0.0
@@ -53,10 +56,13 @@ class ObjectiveConfig:
     base_steps: int = 128
     motion_weight: float = 1.0
     motion_threshold: float = 0.5
+    label_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.motion_weight < 1:
             raise ConfigError(f"objective.motion_weight must be >= 1 (1 = off), got {self.motion_weight}")
+        if self.label_weight < 1:
+            raise ConfigError(f"objective.label_weight must be >= 1 (1 = off), got {self.label_weight}")
         if self.motion_threshold <= 0:
             raise ConfigError(f"objective.motion_threshold must be > 0, got {self.motion_threshold}")
 
@@ -72,6 +78,19 @@ def latent_motion_weights(x0: torch.Tensor, cfg: ObjectiveConfig) -> torch.Tenso
     change = (x0[:, 1:].float() - x0[:, :-1].float()).square().mean(dim=2).sqrt()  # (B, F-1, h, w)
     moved = torch.cat([torch.zeros_like(change[:, :1]), change], dim=1) > cfg.motion_threshold
     return 1 + (cfg.motion_weight - 1) * moved.float()
+
+
+def latent_weights(x0: torch.Tensor, cfg: ObjectiveConfig, boxes: torch.Tensor | None) -> torch.Tensor | None:
+    """Motion weights (:func:`latent_motion_weights`) times ``label_weight`` where ``boxes`` marks a labelled object.
+
+    ``boxes`` ``(B, F, h, w)`` comes with the batch (:func:`~worldsim.training.windows.latent_boxes`); ``None`` when
+    neither weighting is on.
+    """
+    w = latent_motion_weights(x0, cfg)
+    if boxes is None or cfg.label_weight == 1:
+        return w
+    labelled = 1 + (cfg.label_weight - 1) * boxes.to(x0.device).float()
+    return labelled if w is None else w * labelled
 
 
 def frame_errors(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -127,6 +146,7 @@ def flow_matching_loss(
     has_action: torch.Tensor,
     cfg: ObjectiveConfig,
     generator: torch.Generator | None = None,
+    boxes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Loss of one batch of windows.
 
@@ -139,6 +159,7 @@ def flow_matching_loss(
         has_action: ``(B, F)`` True where the frame was produced by a recorded step (heads are trained there).
         cfg: Objective settings.
         generator: Source of all randomness (for reproducible training).
+        boxes: ``(B, F, h, w)`` latent positions of labelled objects, weighed ``cfg.label_weight`` (or None).
 
     Returns:
         ``loss`` (total) and its parts ``fm``, ``reward``, ``term``.
@@ -152,7 +173,7 @@ def flow_matching_loss(
     drop = torch.rand(b, f, generator=generator).to(dev) < cfg.action_dropout
     cond_actions = torch.where(drop, torch.full_like(actions, unwrap(model).cfg.null_action), actions)
     out = model(xt, t, cond_actions)
-    per_frame = frame_errors(out["v"], eps - x0, latent_motion_weights(x0, cfg))  # (B, F)
+    per_frame = frame_errors(out["v"], eps - x0, latent_weights(x0, cfg, boxes))  # (B, F)
     fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)
     # Heads see noisy frames in training; weight by cleanliness since inference reads them on clean frames.
     w = (1 - t) * has_action
@@ -215,14 +236,15 @@ def shortcut_loss(
     has_action: torch.Tensor,
     cfg: ObjectiveConfig,
     generator: torch.Generator | None = None,
+    boxes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Flow matching (``d = 0``) on most windows plus shortcut self-consistency on ``1 / bootstrap_every``."""
     nb = max(1, x0.shape[0] // cfg.bootstrap_every)
     rest = (x0[nb:], actions[nb:], rewards[nb:], terminated[nb:], has_action[nb:])
-    fm = flow_matching_loss(model, *rest, cfg, generator)
+    fm = flow_matching_loss(model, *rest, cfg, generator, boxes=None if boxes is None else boxes[nb:])
     t, noisy = sample_noise_levels(nb, x0.shape[1], cfg, generator, x0.device)
     boot = shortcut_targets(ema, x0[:nb], t, actions[:nb], noisy, cfg, generator)
     pred = model(boot["xt"], boot["t"], actions[:nb], d=boot["d"])["v"].float()
-    per_frame = frame_errors(pred, boot["v"], latent_motion_weights(x0[:nb], cfg))  # (B, F)
+    per_frame = frame_errors(pred, boot["v"], latent_weights(x0[:nb], cfg, None if boxes is None else boxes[:nb]))
     sc = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
     return {**fm, "loss": fm["loss"] + sc, "shortcut": sc.detach()}

@@ -140,9 +140,9 @@ def _train_step(run: Run, step: int) -> dict[str, torch.Tensor]:
     data = (batch.latents, batch.actions, batch.rewards, batch.terminated, batch.has_action)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=train_bf16(cfg, run.device)):
         if cfg.objective.bootstrap_every:
-            out = shortcut_loss(run.model, run.ema, *data, cfg.objective, gen)
+            out = shortcut_loss(run.model, run.ema, *data, cfg.objective, gen, boxes=batch.boxes)
         else:
-            out = flow_matching_loss(run.model, *data, cfg.objective, gen)
+            out = flow_matching_loss(run.model, *data, cfg.objective, gen, boxes=batch.boxes)
     run.opt.zero_grad(set_to_none=True)
     out["loss"].backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)

@@ -26,6 +26,7 @@ class Batch:
     rewards: torch.Tensor  # (B, F) float32
     terminated: torch.Tensor  # (B, F) float32
     has_action: torch.Tensor  # (B, F) float32
+    boxes: torch.Tensor  # (B, F, h, w) float32: 1 where a latent position touches a labelled box (0 without labels)
 
     def to(self, device: torch.device) -> Batch:
         """Move every tensor to ``device``."""
@@ -56,7 +57,7 @@ class WindowBatcher:
         self.weights /= self.weights.sum()
 
     def window(self, episode: int, start: int) -> tuple[np.ndarray, ...]:
-        """Arrays of one window: latents, actions, rewards, terminated, has_action."""
+        """Arrays of one window: latents, actions, rewards, terminated, has_action, boxes."""
         return read_window(self.ds, self.latents, episode, start, self.length, self.null)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
@@ -72,22 +73,25 @@ class WindowBatcher:
 
 def stack_windows(items: list[tuple[np.ndarray, ...]]) -> Batch:
     """A :class:`Batch` of windows as :func:`read_window` returns them."""
-    z, a, r, d, has = (np.stack(x) for x in zip(*items, strict=True))
+    z, a, r, d, has, boxes = (np.stack(x) for x in zip(*items, strict=True))
     return Batch(
         torch.from_numpy(z),
         torch.from_numpy(a.astype(np.int64)),
         torch.from_numpy(r.astype(np.float32)),
         torch.from_numpy(d.astype(np.float32)),
         torch.from_numpy(has.astype(np.float32)),
+        torch.from_numpy(boxes.astype(np.float32)),
     )
 
 
 def read_window(
     ds: Dataset, latents: list[np.ndarray], episode: int, start: int, length: int, null_action: int
 ) -> tuple[np.ndarray, ...]:
-    """Frames ``start .. start + length - 1`` of ``episode``: latents, actions, rewards, terminated, has_action.
+    """Frames ``start .. start + length - 1`` of ``episode``: latents, actions, rewards, terminated, has_action, boxes.
 
     Frame ``f`` is paired with the step that produced it; frame 0 of an episode has none (null action, 0 reward).
+    ``boxes`` ``(F, h, w)`` marks the latent positions that touch a box of the dataset's labels (zeros when the
+    dataset records none).
     """
     ref = ds.episodes[episode]
     shard = ds.shards[ref.shard]
@@ -99,4 +103,17 @@ def read_window(
     a = np.where(has, np.asarray(shard.arrays["actions"][idx]), null_action)
     r = np.where(has, np.asarray(shard.arrays["rewards"][idx]), 0.0)
     d = np.where(has, np.asarray(shard.arrays["terminated"][idx]), 0)
-    return z, a, r, d, has
+    boxes = np.zeros((length, *z.shape[-2:]), np.float32)
+    if "labels" in shard.arrays:
+        rows = np.asarray(shard.arrays["labels"][f0 + start : f0 + start + length])
+        boxes = latent_boxes(rows, ds.resolution, z.shape[-2:])
+    return z, a, r, d, has, boxes
+
+
+def latent_boxes(labels: np.ndarray, resolution: tuple[int, int], grid: tuple[int, ...]) -> np.ndarray:
+    """``(F, h, w)`` float: 1 where a latent position's pixels touch a labelled box of its frame, else 0."""
+    from worldsim.codec.loss import label_mask
+
+    (height, width), (h, w) = resolution, grid
+    mask = label_mask(labels, height, width).numpy()[:, 0]  # (F, H, W)
+    return mask.reshape(len(labels), h, height // h, w, width // w).any(axis=(2, 4)).astype(np.float32)
