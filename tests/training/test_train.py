@@ -104,6 +104,14 @@ def test_corrupt_and_mismatched_checkpoints_are_clear(toy, tmp_path):
         train(_cfg(toy, tmp_path / "run", steps=10, model="small"), progress=False)
 
 
+def test_label_weights_without_labels_are_refused(toy, tmp_path):
+    from worldsim.errors import DatasetError
+    from worldsim.training.objective import ObjectiveConfig
+
+    with pytest.raises(DatasetError, match="label_weight needs per-frame labels"):
+        train(_cfg(toy, tmp_path / "run", objective=ObjectiveConfig(label_weight=20.0)), progress=False)
+
+
 def test_codec_for_another_resolution_is_refused(toy, tmp_path):
     from dataclasses import replace
 

@@ -131,6 +131,11 @@ class Dataset:
         """Total stored frames (steps plus one reset frame per episode)."""
         return self.num_steps + len(self.episodes)
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether every shard records per-frame labels (what the simulator says each frame shows)."""
+        return bool(self.shards) and all("labels" in s.arrays for s in self.shards)
+
     def __len__(self) -> int:
         return len(self.episodes)
 

@@ -50,7 +50,7 @@ class FrameSampler:
     @property
     def has_labels(self) -> bool:
         """Whether every shard of the dataset records per-frame labels (docs/dataset.md)."""
-        return bool(self.ds.shards) and all("labels" in s.arrays for s in self.ds.shards)
+        return self.ds.has_labels
 
     def labels(self, index: np.ndarray) -> np.ndarray:
         """Label rows ``[N, K, 5]`` of frames ``index`` (requires :attr:`has_labels`; shards padded to one ``K``)."""

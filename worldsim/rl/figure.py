@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ REFERENCES: dict[str, str] = {
 
 MODEL, REAL = "model", "real"
 
+if TYPE_CHECKING:
+    from worldsim.assets import WorldFiles
+
 
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file, as ``checksums.json`` records it."""
@@ -40,8 +43,8 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def world_digest(files: Any) -> dict[str, str]:
-    """SHA-256 of what an RL figure depends on: the world file and its start states (a :class:`WorldFiles`)."""
+def world_digest(files: WorldFiles) -> dict[str, str]:
+    """SHA-256 of what an RL figure depends on: the world file and its start states."""
     digest = {"world_sha256": file_sha256(files.world)}
     if files.starts is not None and Path(files.starts).is_file():
         digest["starts_sha256"] = file_sha256(files.starts)

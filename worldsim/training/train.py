@@ -35,7 +35,7 @@ from worldsim.codec.autoencoder import FrameCodec
 from worldsim.config import from_dict, read_config_file, to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device
-from worldsim.errors import CheckpointError, ConfigError
+from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
 from worldsim.runtime import cpu_info
@@ -183,6 +183,11 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     ds = Dataset(cfg.data)
+    if cfg.objective.label_weight != 1 and not ds.has_labels:
+        raise DatasetError(
+            f"{ds.root}: objective.label_weight needs per-frame labels, which this dataset does not record; record it "
+            "with a world that labels its frames (doom) or drop label_weight"
+        )
     teacher = WorldModel.load(cfg.init_from) if cfg.init_from else None
     if teacher is not None and teacher.schema.fingerprint != ds.schema.fingerprint:
         raise CheckpointError(f"{cfg.init_from}: was trained on other actions than {cfg.data} records")
