@@ -332,14 +332,15 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
             f"{ds.root}: label_weight needs per-frame labels, which this dataset does not record; "
             "record it with a world that labels its frames (doom) or drop label_weight"
         )
-    h, w_ = codec_cfg.height, codec_cfg.width
 
     def one_step(s: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([cfg.seed, s])
         index = train_frames.draw(rng, cfg.batch_size)
         x = to_model(train_frames.take(index)).to(device)  # (B, 3, H, W)
         prev = None if cfg.motion_weight == 1 else to_model(train_frames.take(train_frames.previous(index))).to(device)
-        boxes = None if cfg.label_weight == 1 else label_mask(train_frames.labels(index), h, w_)
+        boxes = (
+            None if cfg.label_weight == 1 else label_mask(train_frames.labels(index), codec_cfg.height, codec_cfg.width)
+        )
         w = frame_weights(x, weights, background, sprite, prev, motion, boxes, cfg.label_weight)
         loss, mse, l1, lat = _losses(model, x, cfg, w, use_bf16)
         opt.zero_grad(set_to_none=True)
