@@ -212,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
 
     sim = Simulator.load(args.name, num_streams=args.stability_streams, device="cpu", backend="eager")
     old = files.world.parent / "card.json"
+    old_card = json.loads(old.read_text()) if old.is_file() else {}
     if args.reuse_stability and old.is_file():
-        stability = json.loads(old.read_text())["stability"]
+        stability = old_card["stability"]
     else:
         print("measuring closed-loop stability ...", file=sys.stderr)
         stability = closed_loop_stability(sim, real_color_stats(ds), frames=args.stability_frames)
     settings = [(sim.world.sampling.steps, 0), (sim.world.sampling.steps, 2), (1, 2)]  # (steps, lookahead)
     if args.reuse_speed and old.is_file():
-        speed, gpu_speed = (json.loads(old.read_text()).get(k) for k in ("cpu_speed", "gpu_speed"))
+        speed, gpu_speed = (old_card.get(k) for k in ("cpu_speed", "gpu_speed"))
     else:
         print("measuring CPU speed ...", file=sys.stderr)
         speed = [_fps(args.name, steps, la) for steps, la in settings]
@@ -256,10 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.long_stability:  # the simulator warns about step counts this section calls unsafe
         report = json.loads(Path(args.long_stability).read_text())
         card["long_stability"] = {"data": args.long_data or report.get("data", "real frames"), "rows": report["rows"]}
-    elif old.is_file() and "long_stability" in json.loads(old.read_text()):
-        card["long_stability"] = json.loads(old.read_text())["long_stability"]
+    elif "long_stability" in old_card:
+        card["long_stability"] = old_card["long_stability"]
     # The RL figure is kept only while it describes this very world file and start states (else "not measured").
-    old_rl = json.loads(old.read_text()).get("rl") if old.is_file() else None
+    old_rl = old_card.get("rl")
     digest = world_digest(files)
     if is_current(old_rl, digest):
         card["rl"] = old_rl

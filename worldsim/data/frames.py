@@ -39,12 +39,16 @@ class FrameSampler:
     def take(self, index: np.ndarray) -> np.ndarray:
         """Frames ``index`` of the split as uint8 ``[N, H, W, 3]``, in the order given."""
         h, w = self.ds.resolution
-        out = np.empty((len(index), h, w, 3), np.uint8)
+        return self._gather("frames", index, np.empty((len(index), h, w, 3), np.uint8))
+
+    def _gather(self, name: str, index: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Rows ``index`` of the per-frame array ``name`` into ``out`` (leading slots, for shards with fewer)."""
         shard, row = self.shard[index], self.row[index]
         for s in np.unique(shard):
             pos = np.flatnonzero(shard == s)
             pos = pos[np.argsort(row[pos], kind="stable")]  # ascending rows: sequential reads of the file
-            out[pos] = self.ds.shards[int(s)].arrays["frames"][row[pos]]
+            rows = self.ds.shards[int(s)].arrays[name][row[pos]]
+            out[(pos, *(slice(0, n) for n in rows.shape[1:]))] = rows
         return out
 
     @property
@@ -55,11 +59,7 @@ class FrameSampler:
     def labels(self, index: np.ndarray) -> np.ndarray:
         """Label rows ``[N, K, 5]`` of frames ``index`` (requires :attr:`has_labels`; shards padded to one ``K``)."""
         k = max(int(s.arrays["labels"].shape[1]) for s in self.ds.shards)
-        out = np.zeros((len(index), k, 5), np.float32)
-        for i, (s, r) in enumerate(zip(self.shard[index], self.row[index], strict=True)):
-            rows = self.ds.shards[int(s)].arrays["labels"][r]
-            out[i, : len(rows)] = rows
-        return out
+        return self._gather("labels", index, np.zeros((len(index), k, 5), np.float32))
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Indices of ``n`` uniformly random frames (with replacement)."""
