@@ -60,7 +60,7 @@ def test_probes_work_at_other_resolutions():
 def breakout_play():
     pytest.importorskip("ale_py")
     world = make_world("breakout", height=64, width=64)
-    frames, ram = [], []
+    frames, ram, labels, rewards = [], [], [], []
     for seed, name in ((21, "scripted"), (22, "random")):  # seeds 0-4 calibrated the probe
         frame = world.reset(seed=seed)
         policy = make_policy(name, "breakout")
@@ -72,14 +72,16 @@ def breakout_play():
             frame = s.frame
             frames.append(frame)
             ram.append(world.unwrapped.ale.getRAM().copy())
+            labels.append(world.frame_labels())
+            rewards.append(s.reward)
     world.close()
-    return np.stack(frames), np.stack(ram).astype(np.float64)
+    return np.stack(frames), np.stack(ram).astype(np.float64), np.stack(labels), np.array(rewards)
 
 
 def test_the_ball_is_found_where_the_emulator_put_it(breakout_play):
     from worldsim.probes import breakout
 
-    frames, ram = breakout_play
+    frames, ram, _, _ = breakout_play
     x, y = (ram[:, 99] - 49 + 1) * 64 / 160, (ram[:, 101] + 9 + 2) * 64 / 210  # RAM -> 64x64 centre
     in_play = ram[:, 101] > 0
     open_field = in_play & (y >= 6) & (y < 55.5) & ~((y >= 17) & (y < 24))
@@ -95,10 +97,34 @@ def test_the_ball_is_found_where_the_emulator_put_it(breakout_play):
 def test_bricks_and_score_follow_the_game(breakout_play):
     from worldsim.probes import breakout
 
-    frames, ram = breakout_play
+    frames, _, _, _ = breakout_play
     left = breakout.bricks(frames)
     assert left[0] > 0.95 and left.min() < left[0]  # a full wall, then fewer bricks
     assert breakout.score_changed(frames).sum() >= 1
+
+
+def test_breakout_labels_box_the_ball_the_probe_finds_and_the_score_on_a_scoring_frame(breakout_play):
+    from worldsim.probes import breakout
+
+    frames, ram, labels, rewards = breakout_play
+    ball = labels[:, 0]
+    assert (ball[:, 0] > 0).tolist() == (ram[:, 101] > 0).tolist()  # a box exactly while a ball is in play
+    found = breakout.ball(frames)
+    both = found["present"] & (ball[:, 0] > 0)
+    assert both.sum() > 100
+    cx, cy = (ball[both, 1] + ball[both, 3]) / 2, (ball[both, 2] + ball[both, 4]) / 2
+    assert np.median(np.hypot(cx - found["x"][both], cy - found["y"][both])) < 0.5
+    assert ((ball[both, 3] - ball[both, 1]) < 5).all()  # a ball's box, not the field's
+    assert ((labels[:, 1, 0] > 0) == (rewards > 0)).all() and (rewards > 0).sum() >= 1
+    assert (labels[rewards > 0, 1, 4] <= 6).all()  # the score strip at the top
+
+
+def test_breakout_labels_can_be_switched_off():
+    pytest.importorskip("ale_py")
+    world = make_world("breakout", height=64, width=64, labels=False)
+    world.reset(seed=0)
+    assert world.frame_labels() is None
+    world.close()
 
 
 def test_probe_scores_compare_model_and_real():

@@ -30,6 +30,15 @@ gym.register_envs(ale_py)
 GAMES: tuple[str, ...] = ("Breakout", "Kaboom")
 _MEANINGS = ["NOOP", "FIRE", "RIGHT", "LEFT"]
 
+#: Label kinds of :meth:`BreakoutWorld.frame_labels` (index 0: an empty row).
+LABEL_KINDS: tuple[str, ...] = ("", "ball", "score")
+#: Console RAM bytes of the ball's position, and the screen offset of that position (checked against the frames
+#: in ``tests/test_probes.py``): the ball's top-left screen pixel is ``(ram[99] - 49, ram[101] + 9)``; ``ram[101]``
+#: is 0 while no ball is in play.
+_BALL_X, _BALL_Y, _BALL_DX, _BALL_DY = 99, 101, -49, 9
+#: The ball's size on the 160x210 screen, and the rows of the score digits.
+_BALL_W, _BALL_H, _SCORE_H = 2, 4, 18
+
 
 @dataclass(frozen=True)
 class AtariConfig(WorldConfig):
@@ -43,6 +52,8 @@ class AtariConfig(WorldConfig):
             module docstring).
         full_action_space: Must stay ``False``: the schema is the game's minimal action set.
         max_episode_steps: Steps before truncation (0 = ALE's own limit of 108,000 frames, 30 minutes).
+        labels: Record where the console RAM puts the ball, and the score strip on a frame whose step scored
+            (:meth:`BreakoutWorld.frame_labels`), with the dataset. They do not change the frames.
     """
 
     game: str = "Breakout"
@@ -50,6 +61,7 @@ class AtariConfig(WorldConfig):
     repeat_action_probability: float = 0.0
     full_action_space: bool = False
     max_episode_steps: int = 2000
+    labels: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -86,6 +98,7 @@ class BreakoutWorld(World):
         super().__init__(config)
         self.config: AtariConfig
         cfg = self.config
+        self._scored = False  # whether the last step scored (the score digits change on its frame)
         self.fps = 60.0 / cfg.frameskip
         limit = cfg.max_episode_steps * cfg.frameskip if cfg.max_episode_steps > 0 else 108_000
         self._env: AtariEnv | None = AtariEnv(
@@ -110,11 +123,32 @@ class BreakoutWorld(World):
 
     def _reset(self, seed: int | None) -> np.ndarray:
         obs, _ = self.unwrapped.reset(seed=seed)
+        self._scored = False
         return obs
 
     def _step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.unwrapped.step(action)
+        self._scored = reward > 0
         return obs, float(reward), bool(terminated), bool(truncated), {"lives": int(info["lives"])}
+
+    def frame_labels(self) -> np.ndarray | None:
+        """The ball (kind 1) and, on a frame whose step scored, the score strip (kind 2) (:meth:`World.frame_labels`).
+
+        Boxes are in model-resolution pixels, one pixel wider on each side than the ball so that a box always covers
+        the pixels the resize blends it into. None when ``labels`` is off.
+        """
+        if not self.config.labels:
+            return None
+        h, w = self.resolution
+        sx, sy = w / 160, h / 210
+        out = np.zeros((len(LABEL_KINDS) - 1, 5), np.float32)
+        ram = self.unwrapped.ale.getRAM()
+        if ram[_BALL_Y] > 0:
+            x, y = (int(ram[_BALL_X]) + _BALL_DX) * sx, (int(ram[_BALL_Y]) + _BALL_DY) * sy
+            out[0] = (1, max(x - 1, 0), max(y - 1, 0), min(x + _BALL_W * sx + 1, w), min(y + _BALL_H * sy + 1, h))
+        if self._scored:
+            out[1] = (2, 0, 0, w, _SCORE_H * sy)
+        return out
 
     def close(self) -> None:
         """Close the emulator; safe to call twice."""
