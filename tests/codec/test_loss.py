@@ -182,6 +182,23 @@ def test_label_weights_need_a_labelled_dataset(toy_data, tmp_path):  # noqa: F81
         from_dict(CodecTrainConfig, {"label_weight": 0}, where="recipe.yaml")
 
 
+def test_breakout_windows_mark_the_ball_only_when_a_loss_weighs_it(tmp_path):
+    pytest.importorskip("ale_py")
+    from worldsim.data.collect import CollectConfig, collect
+    from worldsim.data.dataset import Dataset
+    from worldsim.training.windows import read_window
+
+    data = tmp_path / "breakout"
+    collect(CollectConfig(world="breakout", out=str(data), frames=80, seed=5, policy="scripted"))
+    ds = Dataset(data)
+    assert ds.has_labels
+    latents = [np.zeros((len(sh.arrays["frames"]), 4, 8, 8), np.float32) for sh in ds.shards]
+    ep = 0
+    marks = read_window(ds, latents, ep, 40, 4, len(ds.schema))[5]
+    assert (marks.sum(axis=(1, 2)) >= 1).all() and (marks.sum(axis=(1, 2)) <= 4).all()  # the ball: 1-4 of 64
+    assert not read_window(ds, latents, ep, 40, 4, len(ds.schema), boxes=False)[5].any()
+
+
 def test_codec_trains_with_the_labels_of_a_doom_dataset(tmp_path):
     pytest.importorskip("vizdoom")
     from worldsim.data.collect import CollectConfig, collect

@@ -187,7 +187,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
 
     latents = dataset_latents(ds, world.codec, progress=progress)
     length, null = new_cfg.context_frames, new_cfg.null_action
-    train = WindowBatcher(ds, latents, length, null, "train")
+    train = WindowBatcher(ds, latents, length, null, "train", boxes=False)
     tau = float(world.sampling.context_noise)
 
     opt = torch.optim.AdamW(model.heads.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
@@ -229,7 +229,9 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         b = train.sample(rng, cfg.batch_size - n_end)
         reward_mask = b.has_action
         if n_end:  # windows that end in a termination train that head only
-            picked = [read_window(ds, latents, *ends[i], length, null) for i in rng.integers(0, len(ends), n_end)]
+            picked = [
+                read_window(ds, latents, *ends[i], length, null, boxes=False) for i in rng.integers(0, len(ends), n_end)
+            ]
             end_batch = stack_windows(picked)
             b = b.cat(end_batch)
             reward_mask = torch.cat([reward_mask, torch.zeros_like(end_batch.has_action)])
@@ -369,9 +371,9 @@ def score_heads(
     for e in episodes:
         n = ds.episodes[e].num_steps + 1
         first = min(n, length)
-        jobs.append((read_window(ds, latents, e, 0, first, null), slice(1, first)))
+        jobs.append((read_window(ds, latents, e, 0, first, null, boxes=False), slice(1, first)))
         last = slice(length - 1, length)
-        jobs += [(read_window(ds, latents, e, s, length, null), last) for s in range(1, n - length + 1)]
+        jobs += [(read_window(ds, latents, e, s, length, null, boxes=False), last) for s in range(1, n - length + 1)]
     batches = []
     for _, same in itertools.groupby(sorted(jobs, key=_frames), key=_frames):  # a batch: one window length
         same = list(same)

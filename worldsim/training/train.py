@@ -212,8 +212,8 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
         raise ConfigError(f"window={length} exceeds the model's context_frames={mcfg.context_frames}")
     run = Run(
         cfg, out, device, ds, codec, model, ema, opt,
-        WindowBatcher(ds, latents, length, mcfg.null_action, "train"),
-        WindowBatcher(ds, latents, length, mcfg.null_action, "val"),
+        WindowBatcher(ds, latents, length, mcfg.null_action, "train", boxes=cfg.objective.label_weight != 1),
+        WindowBatcher(ds, latents, length, mcfg.null_action, "val", boxes=cfg.objective.label_weight != 1),
         rank=rank, world_size=world_size,
     )  # fmt: skip
     if teacher is not None:

@@ -47,8 +47,9 @@ class WindowBatcher:
         length: int,
         null_action: int,
         split: Literal["train", "val"] = "train",
+        boxes: bool = True,
     ) -> None:
-        self.ds, self.latents, self.length, self.null = ds, latents, length, null_action
+        self.ds, self.latents, self.length, self.null, self.boxes = ds, latents, length, null_action, boxes
         self.episodes = [i for i in ds.split(split) if ds.episodes[i].num_steps + 1 >= length]
         if not self.episodes:
             raise DatasetError(f"{ds.root}: no {split} episode has {length} frames; use a shorter window")
@@ -58,7 +59,7 @@ class WindowBatcher:
 
     def window(self, episode: int, start: int) -> tuple[np.ndarray, ...]:
         """Arrays of one window: latents, actions, rewards, terminated, has_action, boxes."""
-        return read_window(self.ds, self.latents, episode, start, self.length, self.null)
+        return read_window(self.ds, self.latents, episode, start, self.length, self.null, self.boxes)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """``batch_size`` random windows."""
@@ -85,13 +86,19 @@ def stack_windows(items: list[tuple[np.ndarray, ...]]) -> Batch:
 
 
 def read_window(
-    ds: Dataset, latents: list[np.ndarray], episode: int, start: int, length: int, null_action: int
+    ds: Dataset,
+    latents: list[np.ndarray],
+    episode: int,
+    start: int,
+    length: int,
+    null_action: int,
+    boxes: bool = True,
 ) -> tuple[np.ndarray, ...]:
     """Frames ``start .. start + length - 1`` of ``episode``: latents, actions, rewards, terminated, has_action, boxes.
 
     Frame ``f`` is paired with the step that produced it; frame 0 of an episode has none (null action, 0 reward).
     ``boxes`` ``(F, h, w)`` marks the latent positions that touch a box of the dataset's labels (zeros when the
-    dataset records none).
+    dataset records none, or with ``boxes=False``: a loss that does not weigh labels need not draw them).
     """
     ref = ds.episodes[episode]
     shard = ds.shards[ref.shard]
@@ -103,11 +110,11 @@ def read_window(
     a = np.where(has, np.asarray(shard.arrays["actions"][idx]), null_action)
     r = np.where(has, np.asarray(shard.arrays["rewards"][idx]), 0.0)
     d = np.where(has, np.asarray(shard.arrays["terminated"][idx]), 0)
-    boxes = np.zeros((length, *z.shape[-2:]), np.float32)
-    if "labels" in shard.arrays:
+    marks = np.zeros((length, *z.shape[-2:]), np.float32)
+    if boxes and "labels" in shard.arrays:
         rows = np.asarray(shard.arrays["labels"][f0 + start : f0 + start + length])
-        boxes = latent_boxes(rows, ds.resolution, z.shape[-2:])
-    return z, a, r, d, has, boxes
+        marks = latent_boxes(rows, ds.resolution, z.shape[-2:])
+    return z, a, r, d, has, marks
 
 
 def latent_boxes(labels: np.ndarray, resolution: tuple[int, int], grid: tuple[int, ...]) -> np.ndarray:
