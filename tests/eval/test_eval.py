@@ -284,3 +284,11 @@ def test_codec_ceiling_reads_the_probes_on_the_codec_round_trip(tiny_world):
     real_rate = bright(frames[:, 1:])["bright"].mean()
     assert probed["probes"]["bright"]["rate_real"] == pytest.approx(real_rate)
     assert 0 <= probed["probes"]["bright"]["rate_model"] <= 1 and probed["psnr"] == plain["psnr"]
+    calls = []
+
+    def counted(f: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append(f.shape)
+        return bright(f)
+
+    given = codec_ceiling(world, frames, actions, idm, HoldConfig(), probe=counted, probe_real=bright(frames[:, 1:]))
+    assert len(calls) == 1 and given["probes"] == probed["probes"]  # the real frames' reading is not redone

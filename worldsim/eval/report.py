@@ -77,6 +77,7 @@ def evaluate_rollouts(
     real_term: np.ndarray | None = None,
     reward_zero_tol: float = 0.01,
     probe: Any = None,
+    probe_real: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Score generated rollouts against the recorded continuation.
 
@@ -95,6 +96,7 @@ def evaluate_rollouts(
         reward_zero_tol: Rewards with ``|r| <= tol`` count as zero for the sign accuracy.
         probe: The world's state probe (:data:`worldsim.probes.PROBES`), read on generated and real frames alike;
             ``probes`` in the result (see :func:`probe_scores`), or ``None`` without one.
+        probe_real: ``probe(real)`` when the caller has read it already (the detector of a world is not free).
 
     Returns:
         A JSON-safe dict (``None`` where a value is undefined, e.g. precision with no predicted positives):
@@ -137,7 +139,10 @@ def evaluate_rollouts(
         result["reward"] = _reward_scores(np.asarray(pred_reward), np.asarray(real_reward), (e, t), reward_zero_tol)
     if pred_term_prob is not None and real_term is not None:
         result["termination"] = _termination_scores(np.asarray(pred_term_prob), np.asarray(real_term), (e, t))
-    result["probes"] = probe_scores(probe(generated), probe(real)) if probe is not None else None
+    if probe is not None:
+        result["probes"] = probe_scores(probe(generated), probe_real if probe_real is not None else probe(real))
+    else:
+        result["probes"] = None
     return _json_safe(result)
 
 

@@ -58,14 +58,21 @@ class EvalConfig:
 
 
 def codec_ceiling(
-    world: WorldModel, frames: np.ndarray, actions: np.ndarray, idm, hold: HoldConfig, probe: Any = None
+    world: WorldModel,
+    frames: np.ndarray,
+    actions: np.ndarray,
+    idm,
+    hold: HoldConfig,
+    probe: Any = None,
+    probe_real: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """What a perfect dynamics model would score: real frames passed through the codec (encode, decode).
 
     ``frames`` ``(E, 1 + T, H, W, 3)`` are the last context frame and the real continuation; ``actions``
     ``(E, T)`` led to the continuation. Generated frames can only be as sharp as the codec, so this tells
     codec limits apart from dynamics errors. With the world's ``probe``, ``probes`` says what the codec keeps of
-    what the probes read (a world cannot keep a monster or a ball its codec drops).
+    what the probes read (a world cannot keep a monster or a ball its codec drops); ``probe_real`` is
+    ``probe(frames[:, 1:])`` when the caller has it.
     """
     from worldsim.eval.idm import accuracy
     from worldsim.eval.report import probe_scores
@@ -87,7 +94,8 @@ def codec_ceiling(
         "moving_ratio": float(moving(recon[:, 1:], recon[:, :-1]).sum() / max(1, real_moving.sum())),
     }
     if probe is not None:
-        out["probes"] = probe_scores(probe(recon[:, 1:]), probe(frames[:, 1:]))
+        real = probe_real if probe_real is not None else probe(frames[:, 1:])
+        out["probes"] = probe_scores(probe(recon[:, 1:]), real)
     return out
 
 
@@ -136,11 +144,13 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
         for k in gen:
             gen[k].append(g[k])
     gen = {k: np.concatenate(v) for k, v in gen.items()}
+    probe = PROBES.get(world.schema.world)
+    probe_real = probe(data["frames"][:, context:]) if probe is not None else None  # read once, used twice
     result = evaluate_rollouts(
         gen["frames"], data["frames"][:, context:], data["frames"][:, context - 1], data["actions"][:, context:],
         idm=idm, pred_reward=gen["reward"], real_reward=data["rewards"][:, context:],
         pred_term_prob=gen["term_prob"], real_term=data["terminated"][:, context:],
-        probe=PROBES.get(world.schema.world),
+        probe=probe, probe_real=probe_real,
     )  # fmt: skip
     result["config"] = {
         "world": cfg.world, "data": cfg.data, "sampling": to_dict(recipe), "context": context,
@@ -149,7 +159,7 @@ def run_eval(cfg: EvalConfig, progress: bool = True) -> dict[str, Any]:
     }  # fmt: skip
     result["codec_ceiling"] = codec_ceiling(
         world, data["frames"][:, context - 1 :], data["actions"][:, context:], idm, recipe.hold,
-        probe=PROBES.get(world.schema.world),
+        probe=probe, probe_real=probe_real,
     )  # fmt: skip
     json_path, png_path = write_report(result, out)
     sheet = write_png(out / "sheet.png", eval_sheet(data["frames"][:, context - 1 :], gen["frames"]))
