@@ -205,6 +205,8 @@ def test_resume_gives_identical_weights(toy_data, tmp_path):
     assert stopped["stopped"] and stopped["step"] == 20 and not (twice / CODEC_FILE).exists()
     with (twice / METRICS_FILE).open("a") as f:
         f.write("30,9,9,9,9,9,,9,9,9,9\n")  # a row logged after the last checkpoint, then a crash
+    with pytest.raises(ConfigError, match="other settings \\(label_weight: 1.0 -> 5.0\\)"):
+        train_codec(tiny_train(toy_data, twice, label_weight=5.0), progress=False)
     train_codec(tiny_train(toy_data, twice), progress=False)
 
     a, meta_a = load_checkpoint(once / STATE_FILE, kind="train_state")
@@ -218,7 +220,7 @@ def test_resume_gives_identical_weights(toy_data, tmp_path):
     steps = [r["step"] for r in read_metrics(twice)]
     assert steps == [r["step"] for r in read_metrics(once)] == ["0", "10", "20", "30", "40"]
 
-    with pytest.raises(ConfigError, match="another codec architecture"):
+    with pytest.raises(ConfigError, match=r"other settings \(codec.latent_channels: 4 -> 8\)"):
         train_codec(tiny_train(toy_data, twice, codec=CodecConfig(**{**TINY, "latent_channels": 8})), progress=False)
 
 

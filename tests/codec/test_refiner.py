@@ -8,7 +8,7 @@ import torch
 
 from worldsim.cli import main
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, to_model, to_uint8
-from worldsim.errors import CheckpointError, DatasetError
+from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.sampling.open_loop import open_loop
 from worldsim.training.latents import codec_digest
 from worldsim.training.refine import RefineConfig, evaluate_chain, train_refiner
@@ -103,7 +103,9 @@ def test_refine_resumes_to_the_same_weights(tiny_world, tmp_path):
     whole = train_refiner(_cfg(tiny_world, tmp_path / "a", steps=20), progress=False)
     part = train_refiner(_cfg(tiny_world, tmp_path / "b", steps=20), progress=False, stop_at=10)
     assert part["stopped"] and part["step"] == 10
-    train_refiner(_cfg(tiny_world, tmp_path / "b", steps=20), progress=False)
+    with pytest.raises(ConfigError, match="other settings \\(lr: 0.003 -> 0.001\\)"):  # a run is resumed as it began
+        train_refiner(_cfg(tiny_world, tmp_path / "b", steps=20, lr=1e-3), progress=False)
+    train_refiner(_cfg(tiny_world, tmp_path / "b", steps=20, eval_windows=3), progress=False)  # evaluation may change
     a = WorldModel.load(whole["world_file"]).codec.refiner.state_dict()
     b = WorldModel.load(tmp_path / "b" / "world.safetensors").codec.refiner.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -10,7 +10,7 @@ import torch
 
 from worldsim.cli import main
 from worldsim.data.dataset import Dataset
-from worldsim.errors import CheckpointError, DatasetError
+from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.metrics import reward_scores, termination_scores
 from worldsim.model.dynamics import DynamicsTransformer, preset, reward_support, two_hot
 from worldsim.sampling.backends import check_backend
@@ -136,7 +136,7 @@ def test_heads_resume_to_the_same_weights_and_refuse_other_settings(tiny_world, 
     whole = train_heads(_cfg(tiny_world, tmp_path / "a", steps=20), progress=False)
     part = train_heads(_cfg(tiny_world, tmp_path / "b", steps=20), progress=False, stop_at=10)
     assert part["stopped"] and part["step"] == 10
-    with pytest.raises(CheckpointError, match="reward_bins"):
+    with pytest.raises(ConfigError, match="other settings \\(reward_bins: 7 -> 9\\)"):
         train_heads(_cfg(tiny_world, tmp_path / "b", steps=20, reward_bins=9), progress=False)
     train_heads(_cfg(tiny_world, tmp_path / "b", steps=20), progress=False)
     a = WorldModel.load(whole["world_file"]).dynamics.heads.state_dict()

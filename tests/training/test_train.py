@@ -100,7 +100,7 @@ def test_corrupt_and_mismatched_checkpoints_are_clear(toy, tmp_path):
         WorldModel.load(toy / "codec.safetensors")
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         WorldModel.load(tmp_path / "missing.safetensors")
-    with pytest.raises(ConfigError, match="other settings \\(model\\)"):
+    with pytest.raises(ConfigError, match="other settings \\(model: 'tiny' -> 'small'\\)"):
         train(_cfg(toy, tmp_path / "run", steps=10, model="small"), progress=False)
 
 

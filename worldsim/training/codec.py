@@ -27,14 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldsim.checkpoint import (
-    load_checkpoint,
-    load_module,
-    load_optimizer,
-    module_tensors,
-    optimizer_tensors,
-    save_checkpoint,
-)
 from worldsim.codec.autoencoder import CodecConfig, FrameCodec, psnr, time_codec, to_model, to_uint8
 from worldsim.codec.loss import (
     check_region,
@@ -53,6 +45,7 @@ from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.metrics import finite_mean, moving_recall
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
+from worldsim.training.state import TrainState
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +67,6 @@ METRIC_COLUMNS = (
     "train_seconds",
 )
 # Settings that may change between a run and its resumption without changing what is being trained.
-_RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "ckpt_every", "device", "threads", "eval_frames"}
 
 
 @dataclass(frozen=True)
@@ -229,23 +221,6 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, 
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _check_resumable(path: Path, meta: dict[str, Any], cfg: CodecTrainConfig, codec_cfg: CodecConfig) -> None:
-    if meta.get("codec_config") != to_dict(codec_cfg):
-        raise ConfigError(
-            f"{path}: holds a run with another codec architecture; use a new --out, or the old codec settings"
-        )
-    old = meta.get("train_config", {})
-    new = to_dict(cfg)
-    changed = sorted(k for k in new if k not in _RESUMABLE_CHANGES and k != "codec" and old.get(k) != new[k])
-    if changed:
-        log.warning(
-            "resuming %s with changed settings %s (was %s); the run will differ from an uninterrupted one",
-            path,
-            {k: new[k] for k in changed},
-            {k: old.get(k) for k in changed},
-        )
-
-
 def train_codec(cfg: CodecTrainConfig, progress: bool = True, stop_at: int | None = None) -> dict[str, Any]:
     """Train (or resume) a frame codec; write the files listed in the module docstring.
 
@@ -289,33 +264,13 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     torch.manual_seed(cfg.seed)
     model = FrameCodec(codec_cfg).to(device)
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.99))
-    state_path = out / STATE_FILE
-    step, train_seconds = 0, 0.0
-    if state_path.exists():
-        tensors, meta = load_checkpoint(state_path, kind="train_state")
-        _check_resumable(state_path, meta, cfg, codec_cfg)
-        load_module(model, tensors, prefix="model.", path=state_path)
-        load_optimizer(opt, tensors, meta["optimizer"], prefix="optim.")
-        step, train_seconds = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-        log.info("resuming %s from step %d of %d", state_path, step, cfg.steps)
+    state = TrainState(out / STATE_FILE, model, opt, "model.", "train_config", to_dict(cfg), {"eval_frames"})
+    step, train_seconds, _ = state.resume(cfg.steps)
     metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
 
     def save_state(step: int, train_seconds: float) -> None:
-        opt_tensors, opt_info = optimizer_tensors(opt, prefix="optim.")
-        save_checkpoint(
-            state_path,
-            {**module_tensors(model, prefix="model."), **opt_tensors},
-            kind="train_state",
-            step=step,
-            seed=cfg.seed,
-            rng="batch of step s = numpy default_rng([seed, s]); nothing else is random after init",
-            optimizer=opt_info,
-            train_config=to_dict(cfg),
-            codec_config=to_dict(codec_cfg),
-            train_seconds=train_seconds,
-            world=ds.world,
-        )
+        state.save(step, train_seconds, seed=cfg.seed, codec_config=to_dict(codec_cfg), world=ds.world)
 
     last: dict[str, Any] = dict(metrics.last)
     if step == 0 and end > 0:

@@ -40,14 +40,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from worldsim.checkpoint import (
-    load_checkpoint,
-    load_module,
-    load_optimizer,
-    module_tensors,
-    optimizer_tensors,
-    save_checkpoint,
-)
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.device import resolve_device, torch_threads
@@ -59,6 +51,7 @@ from worldsim.training.latents import codec_digest, dataset_latents
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import reward_loss
+from worldsim.training.state import TrainState
 from worldsim.training.train import fast_bf16
 from worldsim.training.windows import WindowBatcher, read_window, stack_windows
 from worldsim.world_model import WorldModel
@@ -71,7 +64,6 @@ METRICS_FILE = "heads_metrics.csv"
 EVAL_FILE = "heads_eval.json"
 METRIC_COLUMNS = ("step", "loss", "reward", "term", "val_reward_mae", "val_term_recall", "lr", "grad_norm",
                   "samples_per_s", "train_seconds")  # fmt: skip
-_RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "ckpt_every", "device", "threads", "eval_data"}
 
 
 @dataclass(frozen=True)
@@ -191,33 +183,12 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
     tau = float(world.sampling.context_noise)
 
     opt = torch.optim.AdamW(model.heads.parameters(), lr=cfg.lr, weight_decay=0.0, betas=(0.9, 0.99))
-    state_path = out / STATE_FILE
-    digest = _world_digest(world)
-    step, train_seconds = 0, 0.0
-    if state_path.exists():
-        tensors, meta = load_checkpoint(state_path, kind="train_state")
-        if meta.get("world_digest") != digest:
-            raise CheckpointError(f"{state_path}: holds heads for another world; use a new --out")
-        before = meta["heads_config"]
-        changed = [k for k, v in to_dict(cfg).items() if k not in _RESUMABLE_CHANGES and before.get(k) != v]
-        if changed:
-            raise CheckpointError(
-                f"{state_path}: was trained with other settings ({', '.join(changed)}); use a new --out"
-            )
-        load_module(model.heads, tensors, prefix="heads.", path=state_path)
-        load_optimizer(opt, tensors, meta["optimizer"], prefix="optim.")
-        step, train_seconds = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-        log.info("resuming %s from step %d of %d", state_path, step, cfg.steps)
+    state = TrainState(
+        out / STATE_FILE, model.heads, opt, "heads.", "heads_config", to_dict(cfg), {"eval_data"}, _world_digest(world)
+    )
+    step, train_seconds, _ = state.resume(cfg.steps)
     metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-
-    def save_state(step: int, train_seconds: float) -> None:
-        opt_tensors, opt_info = optimizer_tensors(opt, prefix="optim.")
-        save_checkpoint(
-            state_path, {**module_tensors(model.heads, prefix="heads."), **opt_tensors}, kind="train_state",
-            step=step, optimizer=opt_info, heads_config=to_dict(cfg), world_digest=digest,
-            train_seconds=train_seconds, rng="batch of step s = numpy default_rng([seed, s])",
-        )  # fmt: skip
 
     ends = terminal_windows(ds, train.episodes, length)
     n_end = round(cfg.term_share * cfg.batch_size) if ends else 0
@@ -262,7 +233,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         one_step, start=step, total=cfg.steps, end=end, name="heads", opt=opt,
         lr=lambda s: cosine_lr(s, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio),
         seconds=train_seconds, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every, hooks=[(cfg.eval_every, validate)],
-        save=save_state, log=lambda s, row: metrics.append(row), samples_per_step=cfg.batch_size,
+        save=state.save, log=lambda s, row: metrics.append(row), samples_per_step=cfg.batch_size,
         progress=progress, postfix=("loss", "val_reward_mae"), last=dict(metrics.last),
     )  # fmt: skip
     if result.stopped:

@@ -32,26 +32,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from worldsim.checkpoint import (
-    load_checkpoint,
-    load_module,
-    load_optimizer,
-    module_tensors,
-    optimizer_tensors,
-    save_checkpoint,
-)
 from worldsim.codec.autoencoder import FrameCodec, psnr, time_codec, to_model, to_uint8
 from worldsim.codec.loss import check_region, check_sprites, frame_weights, pixel_weights, reconstruction_loss
 from worldsim.config import to_dict
 from worldsim.data.dataset import Dataset
 from worldsim.data.frames import FrameSampler
 from worldsim.device import resolve_device, torch_threads
-from worldsim.errors import CheckpointError, DatasetError
+from worldsim.errors import DatasetError
 from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.training.codec import param_groups, psnr_of_mse
 from worldsim.training.latents import codec_digest, dataset_latents
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
+from worldsim.training.state import TrainState
 from worldsim.world_model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -62,7 +55,6 @@ METRICS_FILE = "refine_metrics.csv"
 EVAL_FILE = "refine_eval.json"
 METRIC_COLUMNS = ("step", "loss", "train_psnr", "val_psnr", "val_psnr_plain", "lr", "grad_norm", "samples_per_s",
                   "train_seconds")  # fmt: skip
-_RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "ckpt_every", "device", "threads", "eval_windows"}
 
 
 @dataclass(frozen=True)
@@ -286,31 +278,13 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
     val_frames, val_latents = val.windows(cfg.eval_windows, cfg.eval_length)
 
     opt = torch.optim.AdamW(param_groups(codec.refiner, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.99))
-    state_path = out / STATE_FILE
-    step, train_seconds = 0, 0.0
-    if state_path.exists():
-        tensors, meta = load_checkpoint(state_path, kind="train_state")
-        if meta.get("world_digest") != codec_digest(base):
-            raise CheckpointError(f"{state_path}: holds a refiner for another world's codec; use a new --out")
-        changed = {
-            k: v for k, v in to_dict(cfg).items() if k not in _RESUMABLE_CHANGES and meta["refine_config"].get(k) != v
-        }
-        if changed:
-            log.warning("resuming %s with changed settings %s", state_path, changed)
-        load_module(codec.refiner, tensors, prefix="refiner.", path=state_path)
-        load_optimizer(opt, tensors, meta["optimizer"], prefix="optim.")
-        step, train_seconds = int(meta["step"]), float(meta.get("train_seconds", 0.0))
-        log.info("resuming %s from step %d of %d", state_path, step, cfg.steps)
+    state = TrainState(
+        out / STATE_FILE, codec.refiner, opt, "refiner.", "refine_config", to_dict(cfg), {"eval_windows"},
+        codec_digest(base),
+    )  # fmt: skip
+    step, train_seconds, _ = state.resume(cfg.steps)
     metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
-
-    def save_state(step: int, train_seconds: float) -> None:
-        opt_tensors, opt_info = optimizer_tensors(opt, prefix="optim.")
-        save_checkpoint(
-            state_path, {**module_tensors(codec.refiner, prefix="refiner."), **opt_tensors}, kind="train_state",
-            step=step, optimizer=opt_info, refine_config=to_dict(cfg), world_digest=codec_digest(base),
-            train_seconds=train_seconds, rng="batch of step s = numpy default_rng([seed, s])",
-        )  # fmt: skip
 
     params = list(codec.refiner.parameters())
     weights = pixel_weights(codec.config.height, codec.config.width, cfg.region, cfg.region_weight, device)
@@ -353,7 +327,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
         one_step, start=step, total=cfg.steps, end=end, name="refiner", opt=opt,
         lr=lambda s: cosine_lr(s, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.min_lr_ratio),
         seconds=train_seconds, log_every=cfg.log_every, ckpt_every=cfg.ckpt_every, hooks=[(cfg.eval_every, validate)],
-        save=save_state, log=lambda s, row: metrics.append(row), derive=psnr_of_mse, samples_per_step=cfg.batch_size,
+        save=state.save, log=lambda s, row: metrics.append(row), derive=psnr_of_mse, samples_per_step=cfg.batch_size,
         progress=progress, postfix=("loss", "val_psnr"), last=dict(metrics.last),
     )  # fmt: skip
     if result.stopped:

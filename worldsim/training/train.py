@@ -46,6 +46,7 @@ from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import flow_matching_loss, shortcut_loss
 from worldsim.training.preview import evaluate, write_samples
 from worldsim.training.run import Run, TrainConfig
+from worldsim.training.state import refuse_other_settings
 from worldsim.training.windows import WindowBatcher
 from worldsim.world_model import WorldModel
 
@@ -264,12 +265,7 @@ def _check_same_config(out: Path, cfg: TrainConfig) -> None:
         # Through the dataclass, so fields added since the run started compare as their defaults.
         old = to_dict(from_dict(TrainConfig, read_config_file(path), where=str(path)))
         fixed = ("data", "model", "model_overrides", "window", "seed", "codec", "init_from", "objective")
-        diff = [k for k in fixed if old.get(k) != current.get(k)]
-        if diff:
-            raise ConfigError(
-                f"{out} holds a run with other settings ({', '.join(diff)}); resume with the same settings "
-                "or choose a new --out"
-            )
+        refuse_other_settings(out, old, current, fixed)
     atomic_write_bytes(path, yaml.safe_dump(current, sort_keys=False).encode())
 
 
