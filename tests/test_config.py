@@ -67,3 +67,14 @@ def test_shipped_training_configs_load(path):
 
     cfg = load_config(TrainConfig, path)
     assert cfg.data == f"data/{path.stem}" and cfg.out == f"runs/{path.stem}"
+
+
+CODEC_RECIPES = sorted(__import__("pathlib").Path("configs/codec").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CODEC_RECIPES, ids=lambda p: p.stem)
+def test_shipped_codec_recipes_load(path):
+    from worldsim.training.codec import CodecTrainConfig
+
+    cfg = load_config(CodecTrainConfig, path)
+    assert cfg != CodecTrainConfig()  # a recipe that changes nothing would be no recipe
