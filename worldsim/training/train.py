@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 def train(cfg: TrainConfig, progress: bool = True) -> Path:
     """Run (or resume) training; return the path of the exported ``world.safetensors``."""
     rank, world_size = _init_distributed()
-    run = _setup(cfg, rank, world_size)
+    run = _setup(cfg, rank, world_size, progress)
     logger = MetricsLogger(run.out, enabled=run.main)
     run.started = time.perf_counter()
     hooks = [(cfg.eval_every, lambda s: evaluate(run)), (cfg.sample_every, lambda s: write_samples(run))]
@@ -174,7 +174,7 @@ def _init_distributed() -> tuple[int, int]:
     return rank, world_size
 
 
-def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
+def _setup(cfg: TrainConfig, rank: int, world_size: int, progress: bool = True) -> Run:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_same_config(out, cfg)
@@ -194,7 +194,7 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int) -> Run:
         raise CheckpointError(f"{cfg.init_from}: was trained on other actions than {cfg.data} records")
     codec = (teacher.codec if teacher else _get_codec(cfg, ds, out, rank)).to(device).eval()
     # Beside the dataset, per codec: every run (and distillation) with this codec shares one encoding.
-    latents = dataset_latents(ds, codec, progress=rank == 0)
+    latents = dataset_latents(ds, codec, progress=progress and rank == 0)
     c, h, w = codec.latent_shape
     shortcut = {"shortcut": True} if cfg.objective.bootstrap_every else {}
     if teacher is not None:
