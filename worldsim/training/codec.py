@@ -66,7 +66,6 @@ METRIC_COLUMNS = (
     "samples_per_s",
     "train_seconds",
 )
-# Settings that may change between a run and its resumption without changing what is being trained.
 
 
 @dataclass(frozen=True)

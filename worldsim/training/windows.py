@@ -38,7 +38,11 @@ class Batch:
 
 
 class WindowBatcher:
-    """Samples windows of ``length`` frames from one split, uniformly over valid start positions."""
+    """Samples windows of ``length`` frames from one split, uniformly over valid start positions.
+
+    ``boxes=False`` leaves the windows' label masks empty (:func:`read_window`): only a loss that weighs labels
+    reads them.
+    """
 
     def __init__(
         self,
