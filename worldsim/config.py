@@ -10,6 +10,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -127,6 +128,21 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Plain nested dict of a dataclass config (tuples become lists), ready for JSON/YAML."""
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def setting_differences(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str]) -> str:
+    """``"key: old -> new"`` for each of ``keys`` whose value differs, comma-separated ("" when none).
+
+    Nested settings (a codec architecture, a world's options) name the fields that differ, e.g.
+    ``codec.latent_channels: 8 -> 16``, rather than two whole dictionaries.
+    """
+
+    def walk(key: str, a: Any, b: Any) -> list[str]:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            return [d for k in sorted(set(a) | set(b)) for d in walk(f"{key}.{k}", a.get(k), b.get(k))]
+        return [] if a == b else [f"{key}: {a!r} -> {b!r}"]
+
+    return ", ".join(d for k in keys for d in walk(k, old.get(k), new.get(k)))
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from worldsim.config import to_dict
+from worldsim.config import setting_differences, to_dict
 from worldsim.data.dataset import META_FILE, read_meta, write_meta
 from worldsim.data.shards import SHARD_GLOB, Episode, ShardReader, shard_name, write_shard
 from worldsim.errors import ConfigError, DatasetError
@@ -238,7 +238,8 @@ def _prepare(out: Path, cfg: CollectConfig, settings: dict[str, Any], num_shards
         meta = read_meta(out)
         old = meta.get("collect", {}).get("settings")
         if meta.get("world") != cfg.world or old != settings:
-            diff = _diff(old or {}, settings)
+            old = old or {}
+            diff = setting_differences(old, settings, sorted(set(old) | set(settings))) or "different world"
             raise ConfigError(
                 f"{out} already holds a dataset recorded with other settings ({diff}); "
                 "re-run with the same settings to resume, or choose a new --out"
@@ -285,12 +286,6 @@ def _finish(out: Path, budgets: list[int]) -> None:
     present = len(list(out.glob(SHARD_GLOB)))
     meta["collect"]["complete"] = present == len(budgets)
     write_meta(out, {k: v for k, v in meta.items() if k != "format"})
-
-
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> str:
-    keys = sorted(set(old) | set(new))
-    parts = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
-    return "; ".join(parts) or "different world"
 
 
 _PROGRESS: Any = None

@@ -264,7 +264,7 @@ def _train(cfg: CodecTrainConfig, progress: bool, stop_at: int | None) -> dict[s
     model = FrameCodec(codec_cfg).to(device)
     opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.99))
     state = TrainState(out / STATE_FILE, model, opt, "model.", "train_config", to_dict(cfg), {"eval_frames"})
-    step, train_seconds, _ = state.resume(cfg.steps)
+    step, train_seconds = state.resume(cfg.steps)
     metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
 

@@ -186,7 +186,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
     state = TrainState(
         out / STATE_FILE, model.heads, opt, "heads.", "heads_config", to_dict(cfg), {"eval_data"}, _world_digest(world)
     )
-    step, train_seconds, _ = state.resume(cfg.steps)
+    step, train_seconds = state.resume(cfg.steps)
     metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
 

@@ -282,7 +282,7 @@ def _train(cfg: RefineConfig, progress: bool, stop_at: int | None) -> dict[str, 
         out / STATE_FILE, codec.refiner, opt, "refiner.", "refine_config", to_dict(cfg), {"eval_windows"},
         codec_digest(base),
     )  # fmt: skip
-    step, train_seconds, _ = state.resume(cfg.steps)
+    step, train_seconds = state.resume(cfg.steps)
     metrics = MetricsLog(out / METRICS_FILE, step, METRIC_COLUMNS)
     end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
 

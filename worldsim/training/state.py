@@ -3,8 +3,8 @@
 The codec trainer, and the stages that train one part of a frozen world (its reward and termination heads, its
 refiner), keep their state in one safetensors file and resume from it after a kill. A state is only resumed under the
 settings it was trained with (and, for a part, for the world it was trained for): a run continued under other
-settings would silently differ from the run its files claim. ``worldsim train`` and ``worldsim collect`` refuse in the
-same words (:func:`refuse_other_settings`).
+settings would silently differ from the run its files claim. ``worldsim train`` refuses in the same words
+(:func:`refuse_other_settings`); ``worldsim collect`` names the differences the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 
 from worldsim.checkpoint import load_checkpoint, load_module, load_optimizer, module_tensors, optimizer_tensors
 from worldsim.checkpoint import save_checkpoint as _save
+from worldsim.config import setting_differences
 from worldsim.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -31,20 +32,13 @@ def refuse_other_settings(
 ) -> None:
     """Raise a one-line :class:`ConfigError` naming each of ``keys`` whose value differs between ``old`` and ``new``.
 
-    Nested settings (a codec architecture, an objective) name the fields that differ, e.g. ``codec.latent_channels``.
+    The differences read as :func:`~worldsim.config.setting_differences` writes them.
     """
-    changed = [d for k in keys for d in _differences(k, old.get(k), new.get(k))]
-    if changed:
-        diff = ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changed)
+    diff = setting_differences(old, new, keys)
+    if diff:
         raise ConfigError(
             f"{where} holds a run with other settings ({diff}); resume with the same settings or choose a new --out"
         )
-
-
-def _differences(key: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return [d for k in sorted(set(a) | set(b)) for d in _differences(f"{key}.{k}", a.get(k), b.get(k))]
-    return [] if a == b else [(key, a, b)]
 
 
 class TrainState:
@@ -76,15 +70,15 @@ class TrainState:
         self.settings_key, self.settings, self.digest = settings_key, settings, digest
         self.resumable = RESUMABLE | set(also_resumable)
 
-    def resume(self, total: int) -> tuple[int, float, dict[str, Any]]:
-        """Load the state if there is one: ``(step, train_seconds, metadata)``, or ``(0, 0.0, {})``.
+    def resume(self, total: int) -> tuple[int, float]:
+        """Load the state if there is one: ``(step, train_seconds)``, or ``(0, 0.0)``.
 
         Raises:
             CheckpointError: The state belongs to another world (``digest``) or is damaged.
             ConfigError: It was trained with other settings than those that must stay the same.
         """
         if not self.path.exists():
-            return 0, 0.0, {}
+            return 0, 0.0
         tensors, meta = load_checkpoint(self.path, kind="train_state")
         if self.digest is not None and meta.get("world_digest") != self.digest:
             raise CheckpointError(f"{self.path}: was trained for another world; use a new --out")
@@ -94,7 +88,7 @@ class TrainState:
         load_optimizer(self.opt, tensors, meta["optimizer"], prefix="optim.")
         step, seconds = int(meta["step"]), float(meta.get("train_seconds", 0.0))
         log.info("resuming %s from step %d of %d", self.path, step, total)
-        return step, seconds, meta
+        return step, seconds
 
     def save(self, step: int, train_seconds: float, **metadata: Any) -> None:
         """Write the state atomically (the step, the time, the settings, the digest and ``metadata``)."""
