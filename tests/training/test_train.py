@@ -45,6 +45,22 @@ def test_loss_decreases_on_toy(toy, tmp_path):
     assert any("eval/psnr_1" in r for r in rows)
 
 
+def test_no_progress_also_silences_the_latent_encoding(toy, tmp_path, monkeypatch):
+    import worldsim.training.train as train_mod
+
+    seen = []
+    encode = train_mod.dataset_latents
+
+    def recording(*args, progress=True, **kw):
+        seen.append(progress)
+        return encode(*args, progress=progress, **kw)
+
+    monkeypatch.setattr(train_mod, "dataset_latents", recording)
+    train(_cfg(toy, tmp_path / "quiet", steps=1), progress=False)
+    train(_cfg(toy, tmp_path / "loud", steps=1), progress=True)
+    assert seen == [False, True]
+
+
 def test_resume_equals_uninterrupted(toy, tmp_path):
     train(_cfg(toy, tmp_path / "a", steps=20), progress=False)
     train(_cfg(toy, tmp_path / "b", steps=20, stop_after=10), progress=False)  # as if killed after step 10
