@@ -29,10 +29,11 @@ def test_bench_measures_against_naive(tmp_path):
 
 def test_bench_cli_writes_json(tmp_path, capsys):
     out = tmp_path / "b.json"
-    args = ["bench", "--preset", "tiny", "--backends", "eager", "--steps", "1", "--frames", "3", "--device", "cpu",
+    args = ["bench", "--preset", "tiny", "--backends", "eager", "--steps", "1,2", "--frames", "3", "--device", "cpu",
             "--out", str(out), "naive_frames=2", "warmup=1", "lookahead=0"]  # fmt: skip
     assert main(args) == 0
-    assert json.loads(out.read_text())["rows"][0]["backend"] == "eager"
+    rows = json.loads(out.read_text())["rows"]
+    assert rows[0]["backend"] == "eager" and sorted(r["steps"] for r in rows) == [1, 2]
     assert "vs naive" in capsys.readouterr().out
 
 

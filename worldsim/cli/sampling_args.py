@@ -11,6 +11,8 @@ from worldsim.config import apply_overrides
 def add_sampling_args(p: argparse.ArgumentParser, steps: bool = True) -> None:
     """``--steps``, ``--guidance`` and ``-S KEY=VALUE`` (any field of the recipe); unset means the world's."""
     g = p.add_argument_group("sampling (each defaults to the world's recipe)")
+    # A command whose own --steps means something else (bench: the step counts to time) keeps it out of the recipe.
+    p.set_defaults(steps_is_sampling=steps)
     if steps:
         g.add_argument("--steps", type=int, help="denoising steps per frame")
     g.add_argument("--guidance", type=float, help="action guidance scale (1 = none; 0 = the null action only)")
@@ -31,7 +33,8 @@ def add_sampling_args(p: argparse.ArgumentParser, steps: bool = True) -> None:
 
 def sampling_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The nested overrides the options ask for (empty: the world's recipe as it ships)."""
-    items = [f"steps={args.steps}"] if getattr(args, "steps", None) is not None else []
+    own_steps = getattr(args, "steps_is_sampling", True) and getattr(args, "steps", None) is not None
+    items = [f"steps={args.steps}"] if own_steps else []
     if args.guidance is not None:
         items.append(f"guidance.scale={args.guidance}")
     if getattr(args, "no_hold", False):
