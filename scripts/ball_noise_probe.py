@@ -72,9 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     from worldsim.errors import Error
 
     try:
-        rows = probe(WorldModel.load(args.world), Dataset(args.data), args.windows, args.levels)
+        world, ds = WorldModel.load(args.world), Dataset(args.data)
     except Error as e:
         raise SystemExit(f"ball_noise_probe: {e}") from None
+    for path, name in ((args.world, world.schema.world), (args.data, ds.schema.world)):
+        if name != "breakout":
+            raise SystemExit(f"ball_noise_probe: {path} is a {name!r} world; this probe reads Breakout's ball")
+    rows = probe(world, ds, args.windows, args.levels)
     for r in rows:
         print(json.dumps(r))
     if args.out:

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from worldsim.data.dataset import Dataset
@@ -24,3 +25,9 @@ def test_one_jump_from_no_noise_is_the_codec_and_from_full_noise_the_model(load_
         reconstruction = world.decode(world.encode(real_next)).cpu().numpy()
     np.testing.assert_array_equal(clean_jump, reconstruction)  # t = 0: x_t is the real latent, nothing to undo
     assert not np.array_equal(noise_jump, reconstruction)  # t = 1: only the context and the model remain
+
+
+def test_a_world_other_than_breakout_is_refused_in_one_line(load_script, tiny_world):
+    script = load_script("ball_noise_probe")
+    with pytest.raises(SystemExit, match="is a 'toy' world; this probe reads Breakout's ball"):
+        script.main([str(tiny_world / "world.safetensors"), str(tiny_world / "ds")])
