@@ -23,6 +23,8 @@ import torch
 
 from worldsim.data.dataset import Dataset
 from worldsim.data.windows import eval_windows, gather
+from worldsim.errors import Error
+from worldsim.io import atomic_write_json
 from worldsim.probes import breakout
 from worldsim.world_model import WorldModel
 
@@ -69,8 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--levels", type=float, nargs="+", default=[1.0, 0.7, 0.5, 0.3, 0.1], help="noise levels")
     p.add_argument("--out", help="write the rows as JSON here")
     args = p.parse_args(argv)
-    from worldsim.errors import Error
-
     try:
         world, ds = WorldModel.load(args.world), Dataset(args.data)
     except Error as e:
@@ -82,8 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(json.dumps(r))
     if args.out:
-        from worldsim.io import atomic_write_json
-
         atomic_write_json(args.out, {"world": args.world, "data": args.data, "rows": rows})
     return 0
 
