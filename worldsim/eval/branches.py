@@ -9,15 +9,17 @@ real simulator is put back into the start state for every branch by replaying th
 (:mod:`worldsim.sources.replay`).
 
 Per branch kind it reports PSNR/SSIM vs the real frames against copy-last, and, for worlds with probes
-(:mod:`worldsim.probes`), the state read from the frames of both: moving or stopped at the end of the branch, on or
-off the road at the end, and for the brake branch the frame the car stops at.
+(:mod:`worldsim.probes`), the state read from the frames of both: CarRacing, moving or stopped at the end of the
+branch, on or off the road at the end, and for the brake branch the frame the car stops at; highway, whether the
+ego car crashes (and whether the model's termination head says so) and its lane at the end.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -104,24 +106,32 @@ def branch_names(world: World) -> list[str]:
     return names + ([SCRIPTED] if SCRIPTED in available_policies(world.name) else [])
 
 
-def run_real(world: World, start: Start, branch: str, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Real frames ``(horizon, H, W, 3)`` and actions ``(horizon,)`` of one branch from ``start``."""
+class RealBranch(NamedTuple):
+    """One branch in the real simulator."""
+
+    frames: np.ndarray  # (horizon, H, W, 3)
+    actions: np.ndarray  # (horizon,)
+    ended: int  # the frame (1-based) the episode ended at (a crash, the track done); 0 when it did not
+
+
+def run_real(world: World, start: Start, branch: str, horizon: int) -> RealBranch:
+    """Real frames and actions of one branch from ``start``; an episode that ends shows and holds its last frame."""
     frame = reach(world, start)
     policy = None
     if branch == SCRIPTED:
         policy = make_policy(SCRIPTED, world.name)
         policy.reset(world, np.random.default_rng([start.seed, 1]))
     held = None if policy is not None else world.schema.index(branch)
-    frames, actions, ended = [], [], False
-    for _ in range(horizon):
+    frames, actions, ended = [], [], 0
+    for t in range(horizon):
         action = int(policy.act(frame)) if policy is not None else held
-        if not ended:  # an episode that ends holds its last frame: the branch keeps its length
+        if not ended:  # the branch keeps its length: an ended episode holds its last frame (a crash stays drawn)
             step = world.step(action)
-            ended = step.terminated or step.truncated
-            frame = frame if ended else step.frame
+            frame = step.frame
+            ended = t + 1 if step.terminated or step.truncated else 0
         frames.append(frame)
         actions.append(action)
-    return np.stack(frames), np.array(actions, dtype=np.int64)
+    return RealBranch(np.stack(frames), np.array(actions, dtype=np.int64), ended)
 
 
 def reach(world: World, start: Start) -> np.ndarray:
@@ -166,10 +176,15 @@ def run_branches(cfg: BranchConfig, progress: bool = True) -> dict[str, Any]:
     context_actions = np.stack([starts[i].frame_actions for i, _ in streams])
     first = sim.reset(context, context_actions)
     model = np.zeros((len(streams), cfg.horizon, *first.shape[1:]), np.uint8)
+    term = np.zeros((len(streams), cfg.horizon), np.float32)
     for t in tqdm(range(cfg.horizon), desc="model branches", unit="frame", disable=not progress):
-        model[:, t] = sim.step([int(real[key][1][t]) for key in streams]).frames
-    real_frames = np.stack([real[key][0] for key in streams])
+        out = sim.step([int(real[key].actions[t]) for key in streams])
+        model[:, t], term[:, t] = out.frames, out.term_prob
+    real_frames = np.stack([real[key].frames for key in streams])
+    ended = np.array([real[key].ended for key in streams])
     report = _report(cfg, sim, starts, names, streams, first, model, real_frames)
+    if "crashes" in report.get("agreement", {}):
+        report["agreement"]["termination"] = _termination(term, ended)
     report["_frames"] = {"first": first, "model": model, "real": real_frames, "streams": streams}
     return report
 
@@ -204,6 +219,8 @@ def _report(
         }
         if "speed" in pm:
             entry["probes"] = _probe_scores(pm, pr, rows, brake=b == "brake")
+        elif "crashed" in pm:
+            entry["probes"] = _traffic_scores(pm, pr, rows)
         branches[b] = entry
     out: dict[str, Any] = {
         "world": sim.name,
@@ -213,9 +230,36 @@ def _report(
         "sampling": _sampling_dict(sim),
         "branches": branches,
     }
-    if pm:
+    if "speed" in pm:
         out["agreement"] = _overall(pm, pr)
+    elif "crashed" in pm:
+        out["agreement"] = _traffic_scores(pm, pr, list(range(len(streams))))
     return out
+
+
+def _traffic_scores(pm: dict, pr: dict, rows: list[int]) -> dict[str, Any]:
+    """Crashes (the ego car drawn crashed in any frame of the branch) and the ego lane at the end, model vs real."""
+    crash_m, crash_r = pm["crashed"][rows].any(1), pr["crashed"][rows].any(1)
+    lane_m, lane_r = _end_lane(pm["lane"][rows]), _end_lane(pr["lane"][rows])
+    return {
+        "crash_agrees": round(float((crash_m == crash_r).mean()), 4),
+        "crashes": {"real": int(crash_r.sum()), "model": int(crash_m.sum()), "both": int((crash_m & crash_r).sum())},
+        # A lane the probe cannot read (no lane lines: a smeared road) counts as a disagreement.
+        "lane_agrees": round(float((lane_m == lane_r).mean()), 4),
+    }
+
+
+def _end_lane(lane: np.ndarray) -> np.ndarray:
+    """Median lane of the last 5 frames per row; NaN where none of them shows lane lines."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row is an answer here, not an accident
+        return np.nanmedian(lane[:, -5:], axis=1)
+
+
+def _termination(term: np.ndarray, ended: np.ndarray) -> dict[str, int]:
+    """Branches whose real episode ended (a crash) against those where the model's termination head fired (> 0.5)."""
+    fired = (term > 0.5).any(1)
+    return {"real": int((ended > 0).sum()), "model": int(fired.sum()), "both": int((fired & (ended > 0)).sum())}
 
 
 def _probe_scores(pm: dict, pr: dict, rows: list[int], brake: bool) -> dict[str, Any]:

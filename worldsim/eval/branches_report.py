@@ -66,7 +66,10 @@ def _plot(report: dict[str, Any]) -> bytes:
         title = name
         if "probes" in b:
             p = b["probes"]
-            title += f"  moving {p['moving_agrees']:.0%}, road {p['on_road_agrees']:.0%}"
+            if "moving_agrees" in p:
+                title += f"  moving {p['moving_agrees']:.0%}, road {p['on_road_agrees']:.0%}"
+            else:
+                title += f"  crash {p['crash_agrees']:.0%}, lane {p['lane_agrees']:.0%}"
         ax.set_title(title, size=9)
         ax.set_xlabel("frames after the start")
         ax.set_ylabel("PSNR vs real (dB)")
@@ -81,14 +84,26 @@ def _plot(report: dict[str, Any]) -> bytes:
 
 def format_branches(report: dict[str, Any]) -> str:
     """A plain table per branch kind."""
-    probes = any("probes" in b for b in report["branches"].values())
+    kinds = {
+        ("moving" if "moving_agrees" in b["probes"] else "traffic")
+        for b in report["branches"].values()
+        if "probes" in b
+    }
     head = f"{'branch':<12} {'psnr':>6} {'copy':>6} {'ssim':>6}"
-    if probes:
+    if "moving" in kinds:
         head += f" {'moving':>7} {'frozen':>7} {'road':>6} {'v real':>7} {'v model':>7}"
+    elif "traffic" in kinds:
+        head += f" {'crash':>6} {'real':>5} {'model':>6} {'lane':>6}"
     lines = [head]
     for name, b in report["branches"].items():
         line = f"{name:<12} {b['psnr']['model']:>6.2f} {b['psnr']['copy_last']:>6.2f} {b['ssim']['model']:>6.3f}"
-        if "probes" in b:
+        if "probes" in b and "crash_agrees" in b["probes"]:
+            p = b["probes"]
+            line += (
+                f" {p['crash_agrees']:>6.0%} {p['crashes']['real']:>5d} {p['crashes']['model']:>6d}"
+                f" {p['lane_agrees']:>6.0%}"
+            )
+        elif "probes" in b:
             p = b["probes"]
             line += (
                 f" {p['moving_agrees']:>7.0%} {p['frozen_while_real_moves']:>7.0%} {p['on_road_agrees']:>6.0%}"
