@@ -18,13 +18,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Make fresh start states in the real simulator (unseen seeds; the scripted policy drives a while, so\n"
             "the car is at speed and in bends), then from each hold every action for HORIZON frames, and let the\n"
             "scripted policy go on, in the model and in the real simulator with the same actions. Per branch kind:\n"
-            "PSNR/SSIM vs real against copy-last and, where the world has probes (CarRacing), the state read from\n"
-            "both pictures: moving or stopped, on or off the road, the frame a braking car stops at.\n"
+            "PSNR/SSIM vs real against copy-last and, where the world has probes, the state read from both\n"
+            "pictures: CarRacing, moving or stopped, on or off the road, the frame a braking car stops at; highway,\n"
+            "whether the ego car crashes (and whether the model's termination head fires) and its lane at the end.\n"
             "Writes OUT/branches.json, OUT/branches.png (plot) and OUT/sheet.png (real and model rows)."
         ),
         epilog=(
             "examples:\n"
             "  worldsim branches carracing --starts 10 --seed 20000 --out out/branches\n"
+            "  worldsim branches highway --starts 8 --seed 42000 --horizon 30\n"
             "  worldsim branches runs/carracing-cf/world.safetensors --starts 10 --seed 20000 --no-hold"
         ),
         formatter_class=HelpFormatter,
