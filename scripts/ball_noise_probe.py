@@ -36,8 +36,7 @@ def probe(world: WorldModel, ds: Dataset, windows: int, levels: list[float], see
     data = gather(ds, eval_windows(ds, ctx, 1, windows, 1), ctx, 1, dyn.cfg.null_action)
     frames = np.asarray(data["frames"])  # (B, F, H, W, 3): context then the next frame
     actions = torch.as_tensor(np.asarray(data["actions"])).long()
-    with torch.no_grad():
-        x0 = world.encode(frames)
+    x0 = world.encode(frames)  # encode and decode run without autograd already
     real, last = breakout.ball(frames[:, -1]), breakout.ball(frames[:, -2])
     g = torch.Generator().manual_seed(seed)
     rows = []

@@ -182,9 +182,7 @@ def run_branches(cfg: BranchConfig, progress: bool = True) -> dict[str, Any]:
         model[:, t], term[:, t] = out.frames, out.term_prob
     real_frames = np.stack([real[key].frames for key in streams])
     ended = np.array([real[key].ended for key in streams])
-    report = _report(cfg, sim, starts, names, streams, first, model, real_frames)
-    if "crashes" in report.get("agreement", {}):
-        report["agreement"]["termination"] = _termination(term, ended)
+    report = _report(cfg, sim, starts, names, streams, first, model, real_frames, term, ended)
     report["_frames"] = {"first": first, "model": model, "real": real_frames, "streams": streams}
     return report
 
@@ -198,7 +196,14 @@ def _report(
     first: np.ndarray,
     model: np.ndarray,
     real: np.ndarray,
+    term: np.ndarray,
+    ended: np.ndarray,
 ) -> dict[str, Any]:
+    """Per branch kind and overall: PSNR/SSIM against copy-last and the probes' agreement.
+
+    ``term`` is the model's termination probability per frame ``(S, T)``, ``ended`` the frame each real branch's
+    episode ended at (0: it did not).
+    """
     copy_last = np.broadcast_to(first[:, None], real.shape)
     p_model, p_copy = psnr(model, real), psnr(copy_last, real)  # (S, T)
     s_model, s_copy = ssim(model, real), ssim(np.ascontiguousarray(copy_last), real)
@@ -234,6 +239,7 @@ def _report(
         out["agreement"] = _overall(pm, pr)
     elif "crashed" in pm:
         out["agreement"] = _traffic_scores(pm, pr, list(range(len(streams))))
+        out["agreement"]["termination"] = _termination(term, ended)
     return out
 
 
