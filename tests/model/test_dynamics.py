@@ -113,3 +113,26 @@ def test_presets_and_paper_scale():
     with torch.device("meta"):
         n = DynamicsTransformer(cfg).num_params()
     assert 280e6 < n < 340e6
+
+
+def test_teacher_forced_frames_see_only_the_clean_frames_before_them():
+    # Frame i of a teacher-forced pass must get what the sampler gives it after committing clean frames 0..i-1.
+    m = _model()
+    x, t, a = _inputs(f=4)
+    clean, t_clean, _ = _inputs(f=4, seed=2)
+    t_clean = 0.1 * t_clean
+    tf = m(x, t, a, clean=clean, t_clean=t_clean)
+    for i in range(4):
+        ref = m(
+            torch.cat([clean[:, :i], x[:, i : i + 1]], 1),
+            torch.cat([t_clean[:, :i], t[:, i : i + 1]], 1),
+            a[:, : i + 1],
+        )
+        torch.testing.assert_close(tf["v"][:, i], ref["v"][:, i], rtol=1e-4, atol=1e-5)
+    plain = m(clean, t_clean, a)  # the heads read the clean frames, as the commit pass does
+    torch.testing.assert_close(tf["reward"], plain["reward"], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(tf["term_logit"], plain["term_logit"], rtol=1e-4, atol=1e-5)
+    x2 = x.clone()
+    x2[:, 1] += 1.0  # another noisy frame: invisible to the rest
+    tf2 = m(x2, t, a, clean=clean, t_clean=t_clean)
+    torch.testing.assert_close(tf2["v"][:, [0, 2, 3]], tf["v"][:, [0, 2, 3]], rtol=0, atol=1e-6)

@@ -265,6 +265,18 @@ class DynamicsTransformer(nn.Module):
         k_frame = torch.arange(past_frames + num_frames, device=device).repeat_interleave(n)
         return q_frame[:, None] >= k_frame[None, :]
 
+    def teacher_forced_mask(self, num_frames: int, device=None) -> torch.Tensor:
+        """Boolean ``(2F*N, 2F*N)`` mask of a window's clean copy followed by its noisy copy.
+
+        A clean frame sees the clean frames up to itself (the commit pass); a noisy frame sees the clean frames
+        before it and itself (the denoising pass of a sampled frame), never another noisy frame.
+        """
+        n = self.cfg.tokens_per_frame
+        frame = torch.arange(num_frames, device=device).repeat_interleave(n).repeat(2)
+        noisy = torch.arange(2 * num_frames * n, device=device) >= num_frames * n
+        qf, kf, qn, kn = frame[:, None], frame[None, :], noisy[:, None], noisy[None, :]
+        return ~kn & ((~qn & (kf <= qf)) | (qn & (kf < qf))) | (qn & kn & (kf == qf))
+
     # -- forward ------------------------------------------------------------------------------------
     def forward(
         self,
@@ -273,17 +285,29 @@ class DynamicsTransformer(nn.Module):
         actions: torch.Tensor,
         first_frame: int = 0,
         d: torch.Tensor | None = None,
+        clean: torch.Tensor | None = None,
+        t_clean: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Full-window forward. Returns ``v`` ``(B, F, C, h, w)``, ``reward`` and ``term_logit`` ``(B, F)``.
 
         ``d`` ``(B, F)`` is the step size of a shortcut model (ignored otherwise; ``None`` = 0, the flow).
+        With ``clean`` (the same window at levels ``t_clean``), teacher-forced: frame ``i`` of ``x`` is denoised
+        against clean frames ``0 .. i-1`` only, as the cached sampler does after committing them, and ``reward``
+        and ``term_logit`` are read from the clean frames, as the commit pass reads them.
         """
         b, f = x.shape[:2]
         if f > self.cfg.context_frames:
             raise ValueError(f"window of {f} frames exceeds context_frames={self.cfg.context_frames}")
         cos, sin = self.rope(f, first_frame, x.device)
-        out, _ = self._run(x, t, actions, d, cos, sin, self.block_causal_mask(f, device=x.device))
-        return out
+        if clean is None:
+            out, _ = self._run(x, t, actions, d, cos, sin, self.block_causal_mask(f, device=x.device))
+            return out
+        # One pass over both copies; the mask keeps each noisy frame to the clean frames before it.
+        d2 = None if d is None else torch.cat([torch.zeros_like(d), d], dim=1)
+        xs, ts, acts = torch.cat([clean, x], 1), torch.cat([t_clean, t], 1), torch.cat([actions, actions], 1)
+        mask = self.teacher_forced_mask(f, x.device)
+        out, _ = self._run(xs, ts, acts, d2, torch.cat([cos, cos]), torch.cat([sin, sin]), mask)
+        return {"v": out["v"][:, f:], **{k: v[:, :f] for k, v in out.items() if k != "v"}}
 
     def forward_cached(
         self,

@@ -42,6 +42,10 @@ class ObjectiveConfig:
         label_weight: Loss weight of latent positions that touch a box of the dataset's labels (Doom's monsters;
             1 = off). A monster is a few positions of a room the camera sweeps: under a plain mean the model lets
             it dissolve into the walls.
+        teacher_forcing: Share of each batch's windows trained teacher-forced: every frame is denoised against
+            clean (context-noised) copies of the frames before it, the layout of every frame the sampler makes.
+            Under diffusion forcing alone a noisy frame comes before most targets, so few of them see the motion
+            between two clean frames (a ball's velocity). Costs about twice the compute per window (0 = off).
     """
 
     logit_mean: float = 0.0
@@ -57,8 +61,11 @@ class ObjectiveConfig:
     motion_weight: float = 1.0
     motion_threshold: float = 0.5
     label_weight: float = 1.0
+    teacher_forcing: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.teacher_forcing <= 1:
+            raise ConfigError(f"objective.teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
         if self.motion_weight < 1:
             raise ConfigError(f"objective.motion_weight must be >= 1 (1 = off), got {self.motion_weight}")
         if self.label_weight < 1:
@@ -137,6 +144,15 @@ def sample_noise_levels(
     return t, loss_mask
 
 
+def clean_copy(
+    x0: torch.Tensor, cfg: ObjectiveConfig, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher-forced clean copy of windows ``x0`` and its levels ``(B, F)``: context noise, as committed frames."""
+    t_ctx = cfg.context_noise * torch.rand(x0.shape[:2], generator=generator).to(x0.device)
+    ctx = t_ctx[:, :, None, None, None]
+    return (1 - ctx) * x0 + ctx * torch.randn(x0.shape, generator=generator).to(x0.device), t_ctx
+
+
 def flow_matching_loss(
     model: DynamicsTransformer,
     x0: torch.Tensor,
@@ -149,6 +165,9 @@ def flow_matching_loss(
     boxes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Loss of one batch of windows.
+
+    The first ``round(B * cfg.teacher_forcing)`` windows are trained teacher-forced
+    (:meth:`~worldsim.model.dynamics.DynamicsTransformer.forward_teacher_forced`), the rest with diffusion forcing.
 
     Args:
         model: The dynamics transformer.
@@ -166,25 +185,34 @@ def flow_matching_loss(
     """
     b, f = x0.shape[:2]
     dev = x0.device
+    ntf = round(b * cfg.teacher_forcing)
     t, loss_mask = sample_noise_levels(b, f, cfg, generator, dev)
+    loss_mask[:ntf] = True
     eps = torch.randn(x0.shape, generator=generator).to(dev)
     tt = t[:, :, None, None, None]
     xt = (1 - tt) * x0 + tt * eps
     drop = torch.rand(b, f, generator=generator).to(dev) < cfg.action_dropout
     cond_actions = torch.where(drop, torch.full_like(actions, unwrap(model).cfg.null_action), actions)
-    out = model(xt, t, cond_actions)
+    # Heads see noisy frames in diffusion forcing; weight by cleanliness since inference reads them on clean frames.
+    head_w = (1 - t) * has_action
+    outs = []
+    if ntf:
+        clean, t_ctx = clean_copy(x0[:ntf], cfg, generator)
+        outs.append(model(xt[:ntf], t[:ntf], cond_actions[:ntf], clean=clean, t_clean=t_ctx))
+        head_w = torch.cat([(1 - t_ctx) * has_action[:ntf], head_w[ntf:]])
+    if ntf < b:
+        outs.append(model(xt[ntf:], t[ntf:], cond_actions[ntf:]))
+    out = {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
     per_frame = frame_errors(out["v"], eps - x0, latent_weights(x0, cfg, boxes))  # (B, F)
     fm = (per_frame * loss_mask).sum() / loss_mask.sum().clamp(min=1)
-    # Heads see noisy frames in training; weight by cleanliness since inference reads them on clean frames.
-    w = (1 - t) * has_action
-    reward = reward_loss(out, rewards, w, unwrap(model).cfg.reward_limit)
+    reward = reward_loss(out, rewards, head_w, unwrap(model).cfg.reward_limit)
     term_bce = F.binary_cross_entropy_with_logits(
         out["term_logit"].float(),
         terminated.float(),
         pos_weight=torch.tensor(cfg.term_pos_weight, device=dev),
         reduction="none",
     )
-    term = (w * term_bce).sum() / w.sum().clamp(min=1e-6)
+    term = (head_w * term_bce).sum() / head_w.sum().clamp(min=1e-6)
     loss = fm + cfg.reward_weight * reward + cfg.term_weight * term
     return {"loss": loss, "fm": fm.detach(), "reward": reward.detach(), "term": term.detach()}
 
@@ -197,12 +225,15 @@ def shortcut_targets(
     noisy: torch.Tensor,
     cfg: ObjectiveConfig,
     generator: torch.Generator | None = None,
+    clean: torch.Tensor | None = None,
+    t_clean: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Inputs and self-consistency targets of shortcut models (Frans et al. 2024) for windows of frames.
 
     Draws a step ``d`` per window from ``1/base_steps .. 1/2``, moves the noisy frames' ``t`` onto the grid of
     ``2d`` and noises ``x0`` there; the target of one student step of size ``2d`` is the mean velocity of two
-    EMA steps of size ``d``. Context (non-``noisy``) frames keep their small noise level and ``d = 0``.
+    EMA steps of size ``d``. Context (non-``noisy``) frames keep their small noise level and ``d = 0``. With a
+    ``clean`` copy (levels ``t_clean``) the EMA runs teacher-forced.
 
     Returns ``xt`` (inputs), ``t``, ``d`` (the student's step sizes ``2d``) and ``v`` (targets).
     """
@@ -219,9 +250,9 @@ def shortcut_targets(
     tt = t[:, :, None, None, None]
     xt = (1 - tt) * x0 + tt * eps
     with torch.no_grad():
-        s1 = ema(xt, t, actions, d=d)["v"].float()
+        s1 = ema(xt, t, actions, d=d, clean=clean, t_clean=t_clean)["v"].float()
         x2 = xt - d[:, :, None, None, None] * s1  # one step of size d towards the data (t decreases)
-        s2 = ema(x2, (t - d).clamp(min=0.0), actions, d=d)["v"].float()
+        s2 = ema(x2, (t - d).clamp(min=0.0), actions, d=d, clean=clean, t_clean=t_clean)["v"].float()
         target = ((s1 + s2) / 2).clamp(-4, 4)
     return {"xt": xt, "t": t, "d": 2 * d, "v": target}
 
@@ -238,13 +269,25 @@ def shortcut_loss(
     generator: torch.Generator | None = None,
     boxes: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Flow matching (``d = 0``) on most windows plus shortcut self-consistency on ``1 / bootstrap_every``."""
+    """Flow matching (``d = 0``) on most windows plus shortcut self-consistency on ``1 / bootstrap_every``.
+
+    Both parts train the share ``cfg.teacher_forcing`` of their windows teacher-forced.
+    """
     nb = max(1, x0.shape[0] // cfg.bootstrap_every)
     rest = (x0[nb:], actions[nb:], rewards[nb:], terminated[nb:], has_action[nb:])
     fm = flow_matching_loss(model, *rest, cfg, generator, boxes=None if boxes is None else boxes[nb:])
     t, noisy = sample_noise_levels(nb, x0.shape[1], cfg, generator, x0.device)
-    boot = shortcut_targets(ema, x0[:nb], t, actions[:nb], noisy, cfg, generator)
-    pred = model(boot["xt"], boot["t"], actions[:nb], d=boot["d"])["v"].float()
-    per_frame = frame_errors(pred, boot["v"], latent_weights(x0[:nb], cfg, None if boxes is None else boxes[:nb]))
+    ntf = round(nb * cfg.teacher_forcing)
+    noisy[:ntf] = True
+    errors = []
+    for part in (slice(0, ntf), slice(ntf, nb)):
+        if part.start == part.stop:
+            continue
+        xp = x0[part]
+        clean, t_clean = clean_copy(xp, cfg, generator) if part.start == 0 and ntf else (None, None)
+        boot = shortcut_targets(ema, xp, t[part], actions[part], noisy[part], cfg, generator, clean, t_clean)
+        pred = model(boot["xt"], boot["t"], actions[part], d=boot["d"], clean=clean, t_clean=t_clean)["v"].float()
+        errors.append(frame_errors(pred, boot["v"], latent_weights(xp, cfg, None if boxes is None else boxes[part])))
+    per_frame = torch.cat(errors)
     sc = (per_frame * noisy).sum() / noisy.sum().clamp(min=1)
     return {**fm, "loss": fm["loss"] + sc, "shortcut": sc.detach()}
