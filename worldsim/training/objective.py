@@ -166,8 +166,9 @@ def flow_matching_loss(
 ) -> dict[str, torch.Tensor]:
     """Loss of one batch of windows.
 
-    The first ``round(B * cfg.teacher_forcing)`` windows are trained teacher-forced
-    (:meth:`~worldsim.model.dynamics.DynamicsTransformer.forward_teacher_forced`), the rest with diffusion forcing.
+    The first ``round(B * cfg.teacher_forcing)`` windows are trained teacher-forced (``clean`` in
+    :meth:`~worldsim.model.dynamics.DynamicsTransformer.forward`), the rest with diffusion forcing. Teacher-forced
+    windows keep the noise levels drawn for every window, so the frames of a drawn prefix train as near-clean targets.
 
     Args:
         model: The dynamics transformer.
@@ -280,11 +281,11 @@ def shortcut_loss(
     ntf = round(nb * cfg.teacher_forcing)
     noisy[:ntf] = True
     errors = []
-    for part in (slice(0, ntf), slice(ntf, nb)):
+    for part, forced in ((slice(0, ntf), True), (slice(ntf, nb), False)):
         if part.start == part.stop:
             continue
         xp = x0[part]
-        clean, t_clean = clean_copy(xp, cfg, generator) if part.start == 0 and ntf else (None, None)
+        clean, t_clean = clean_copy(xp, cfg, generator) if forced else (None, None)
         boot = shortcut_targets(ema, xp, t[part], actions[part], noisy[part], cfg, generator, clean, t_clean)
         pred = model(boot["xt"], boot["t"], actions[part], d=boot["d"], clean=clean, t_clean=t_clean)["v"].float()
         errors.append(frame_errors(pred, boot["v"], latent_weights(xp, cfg, None if boxes is None else boxes[part])))
