@@ -235,11 +235,12 @@ def _report(
         "sampling": _sampling_dict(sim),
         "branches": branches,
     }
+    every = list(range(len(streams)))
     if "speed" in pm:
-        out["agreement"] = _overall(pm, pr)
+        scores = _probe_scores(pm, pr, every, brake=False)
+        out["agreement"] = {k: scores[k] for k in ("moving_agrees", "on_road_agrees")}
     elif "crashed" in pm:
-        out["agreement"] = _traffic_scores(pm, pr, list(range(len(streams))))
-        out["agreement"]["termination"] = _termination(term, ended)
+        out["agreement"] = {**_traffic_scores(pm, pr, every), "termination": _termination(term, ended)}
     return out
 
 
@@ -297,12 +298,6 @@ def _stop_frame(speed: np.ndarray) -> np.ndarray:
     """First frame (1-based) whose probed speed is below :data:`STOPPED_SPEED`; -1 when it never stops."""
     stopped = speed < STOPPED_SPEED
     return np.where(stopped.any(1), stopped.argmax(1) + 1, -1)
-
-
-def _overall(pm: dict, pr: dict) -> dict[str, float]:
-    moving = (pm["speed"][:, -5:].mean(1) >= STOPPED_SPEED) == (pr["speed"][:, -5:].mean(1) >= STOPPED_SPEED)
-    road = (pm["on_road"][:, -5:].mean(1) >= 0.5) == (pr["on_road"][:, -5:].mean(1) >= 0.5)
-    return {"moving_agrees": round(float(moving.mean()), 4), "on_road_agrees": round(float(road.mean()), 4)}
 
 
 def _mean(x: np.ndarray) -> float:
