@@ -322,14 +322,19 @@ def _hours(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h" if seconds else "unknown"
 
 
-def _grown_text(parent: dict[str, Any] | None) -> str:
-    """How a teacher grown from a shallower world (``init_from`` + ``depth``) started, for the recipe line."""
+def _grown_text(parent: dict[str, Any] | None, depth: int | None = None) -> str:
+    """How a teacher trained on from another world (``init_from``, deeper or not) started, for the recipe line."""
     if not parent:
         return ""
+    run = (
+        f"{parent.get('trained_steps')} steps, {_hours(parent.get('train_seconds'))} on "
+        f"{parent.get('hardware') or 'unknown hardware'}"
+    )
+    if depth is not None and parent.get("depth") == depth:
+        return f"trained on from a teacher of the same depth ({run}), then "
     return (
-        f"grown from a depth-{parent.get('depth')} teacher ({parent.get('trained_steps')} steps, "
-        f"{_hours(parent.get('train_seconds'))} on {parent.get('hardware') or 'unknown hardware'}; "
-        "the new blocks start as identities, docs/model.md), then "
+        f"grown from a depth-{parent.get('depth')} teacher ({run}; the new blocks start as identities, "
+        "docs/model.md), then "
     )
 
 
@@ -433,8 +438,8 @@ recorded with `worldsim collect` (policy mix: {d.get("policies")}); actions: {",
 - Codec: {c.get("latent_shape")} latents, {c.get("step")} steps, validation PSNR {c.get("val_psnr") or 0:.2f} dB,
   decode {c.get("decode_ms") or 0:.2f} ms/frame ({_timing_text(c.get("timing"))}).
 - Teacher: dynamics transformer dim {dyn.get("dim")}, depth {dyn.get("depth")}, context {dyn.get("context_frames")}
-  frames; {_grown_text(t.get("parent"))}{t.get("trained_steps")} steps, {_hours(t.get("train_seconds"))} on \
-{t.get("hardware") or "unknown hardware"}.
+  frames; {_grown_text(t.get("parent"), dyn.get("depth"))}{t.get("trained_steps")} steps, \
+{_hours(t.get("train_seconds"))} on {t.get("hardware") or "unknown hardware"}.
 - Student (shipped `world.safetensors`): shortcut distillation, {s.get("trained_steps")} steps,
   {_hours(s.get("train_seconds"))} on {s.get("hardware") or "unknown hardware"};
   default {_recipe_steps(s.get("sampling"))} denoising steps{_guidance_text(s.get("sampling"))}.

@@ -12,8 +12,10 @@
 #   REFINE_STEPS (2000; 0 ships the student without a refiner)  HEADS_STEPS (2000; 0 keeps the heads trained
 #   beside the dynamics)  THREADS (2)  DEVICE (auto)  RUNS (runs/<world>)
 #   EXTRA (more key=value overrides for `worldsim train`)
-#   GROW_CONFIG (configs/grow/<world>.yaml if present: the teacher is grown deeper and trained on before distilling;
+#   GROW_CONFIG (configs/grow/<world>.yaml if present: the teacher is trained on before distilling, grown deeper
+#   where the file says so;
 #   see docs/model.md, "Growing a trained world deeper")
+#   DISTILL_CONFIG (configs/distill/<world>.yaml if present: the distillation recipe, e.g. the teacher's objective)
 #   SAMPLING (configs/ship/<world>.yaml if present: the sampling defaults shipped in the world file, e.g. action
 #   guidance and pixel hold; the student evaluations run the packaged file, so they measure what ships)
 set -euo pipefail
@@ -36,6 +38,8 @@ REFINE_CONFIG=${REFINE_CONFIG:-configs/refine/$WORLD.yaml}
 EXTRA=${EXTRA:-}
 SAMPLING=${SAMPLING:-configs/ship/$WORLD.yaml}
 GROW_CONFIG=${GROW_CONFIG:-configs/grow/$WORLD.yaml}
+# Optional per-world distillation recipe (e.g. the teacher's own objective: label weights, teacher forcing).
+DISTILL_CONFIG=${DISTILL_CONFIG:-configs/distill/$WORLD.yaml}
 
 stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
 
@@ -66,8 +70,10 @@ if [[ -f $GROW_CONFIG ]]; then
 fi
 
 stage "distil ($DISTILL_STEPS steps)"
+distill_args=()
+[[ -f $DISTILL_CONFIG ]] && distill_args=(--config "$DISTILL_CONFIG")
 worldsim distill "$TEACHER" --data "$DATA" --out "$RUNS/student" --steps "$DISTILL_STEPS" \
-  --device "$DEVICE" threads="$THREADS"
+  --device "$DEVICE" "${distill_args[@]}" threads="$THREADS"
 
 SHIP=$RUNS/student/world.safetensors
 if (( REFINE_STEPS > 0 )); then

@@ -96,3 +96,13 @@ def test_wide_table_takes_a_shorter_horizon_and_the_step_count_of_newer_reports(
     r["config"] = {"sampling": {"steps": 4}}
     row = next(x for x in card._fmt_wide({"32 frames": r}).splitlines() if x.startswith("| 32 frames"))
     assert row.startswith("| 32 frames | 4 | 30.70 (32.40)") and "| - |" in row and row.endswith("| not at 1 |")
+
+
+def test_recipe_says_grown_only_when_the_parent_was_shallower(load_script):
+    card = load_script("model_card")
+    parent = {"depth": 4, "trained_steps": 3000, "train_seconds": 3600, "hardware": "CPU"}
+    assert "grown from a depth-4 teacher" in card._grown_text(parent, 8)
+    same = card._grown_text(parent, 4)
+    assert "trained on from a teacher of the same depth (3000 steps, 1.0 h on CPU)" in same
+    assert "identities" not in same
+    assert card._grown_text(None, 4) == ""
