@@ -15,7 +15,6 @@
 #   GROW_CONFIG (configs/grow/<world>.yaml if present: the teacher is trained on before distilling, grown deeper
 #   where the file says so;
 #   see docs/model.md, "Growing a trained world deeper")
-#   DISTILL_CONFIG (configs/distill/<world>.yaml if present: the distillation recipe, e.g. the teacher's objective)
 #   SAMPLING (configs/ship/<world>.yaml if present: the sampling defaults shipped in the world file, e.g. action
 #   guidance and pixel hold; the student evaluations run the packaged file, so they measure what ships)
 set -euo pipefail
@@ -38,8 +37,6 @@ REFINE_CONFIG=${REFINE_CONFIG:-configs/refine/$WORLD.yaml}
 EXTRA=${EXTRA:-}
 SAMPLING=${SAMPLING:-configs/ship/$WORLD.yaml}
 GROW_CONFIG=${GROW_CONFIG:-configs/grow/$WORLD.yaml}
-# Optional per-world distillation recipe (e.g. the teacher's own objective: label weights, teacher forcing).
-DISTILL_CONFIG=${DISTILL_CONFIG:-configs/distill/$WORLD.yaml}
 
 stage() { printf '\n== %s: %s ==\n' "$WORLD" "$1"; }
 
@@ -70,10 +67,8 @@ if [[ -f $GROW_CONFIG ]]; then
 fi
 
 stage "distil ($DISTILL_STEPS steps)"
-distill_args=()
-[[ -f $DISTILL_CONFIG ]] && distill_args=(--config "$DISTILL_CONFIG")
 worldsim distill "$TEACHER" --data "$DATA" --out "$RUNS/student" --steps "$DISTILL_STEPS" \
-  --device "$DEVICE" "${distill_args[@]}" threads="$THREADS"
+  --device "$DEVICE" threads="$THREADS"
 
 SHIP=$RUNS/student/world.safetensors
 if (( REFINE_STEPS > 0 )); then

@@ -78,3 +78,15 @@ def test_shipped_codec_recipes_load(path):
 
     cfg = load_config(CodecTrainConfig, path)
     assert cfg != CodecTrainConfig()  # a recipe that changes nothing would be no recipe
+
+
+GROW_RECIPES = sorted(__import__("pathlib").Path("configs/grow").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", GROW_RECIPES, ids=lambda p: p.stem)
+def test_shipped_grow_recipes_load(path):
+    from worldsim.config import read_config_file
+    from worldsim.training.train import TrainConfig
+
+    cfg = from_dict(TrainConfig, {**read_config_file(path), "data": f"data/{path.stem}"}, where=str(path))
+    assert cfg.steps > 0 and cfg.model_overrides  # a grow recipe makes the teacher deeper and trains it on
