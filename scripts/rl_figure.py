@@ -122,6 +122,49 @@ def evaluate_seeds(args: argparse.Namespace, out: Path, world: str) -> tuple[dic
     return base, agents
 
 
+def in_world(args: argparse.Namespace, out: Path, digest: dict) -> dict[str, Any]:
+    """What doing nothing and acting at random are paid inside the world, next to what the trained agents earned there.
+
+    The agents' figure is the last ``rollout/ep_rew_mean`` of their training log; the fixed policies run the same
+    imagined episodes (``imagined_returns``), kept in ``OUT/eval/`` per world file.
+    """
+    import csv
+
+    from worldsim.rl.evaluate import IMAGINED_POLICIES, imagined_returns
+
+    tag = f"{digest['world_sha256'][:12]}_{args.num_envs}x{args.episode_steps}"
+    rows: dict[str, Any] = {}
+    for policy in IMAGINED_POLICIES:
+        path = out / "eval" / f"imagined_{policy}_{tag}.json"
+
+        def compute(p: str = policy) -> _Returns:
+            return _Returns(imagined_returns(args.world, p, args.num_envs, args.episode_steps))
+
+        returns = _cached(path, compute)
+        rows[policy] = {"mean": float(sum(returns) / len(returns)), "streams": len(returns)}
+    agents = {}
+    for seed in args.seeds:
+        log = out / f"seed-{seed}" / "model" / "progress.csv"
+        text = log.read_text().splitlines() if log.is_file() else []
+        values = [r.get("rollout/ep_rew_mean") for r in csv.DictReader(text)]
+        values = [float(v) for v in values if v]
+        if values:
+            agents[seed] = values[-1]
+    if agents:
+        rows["model"] = {"mean": sum(agents.values()) / len(agents), "seeds": agents}
+    return {"episode_steps": args.episode_steps, "rows": rows}
+
+
+class _Returns:
+    """Returns in the form ``_cached`` keeps (an :class:`~worldsim.rl.evaluate.EvalResult` without the timing)."""
+
+    def __init__(self, returns: list[float]) -> None:
+        self.returns = returns
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"returns": self.returns}
+
+
 def eval_seeds(args: argparse.Namespace) -> list[int]:
     return list(range(args.eval_seed, args.eval_seed + args.eval_episodes))
 
@@ -204,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         train_seeds(args, out)
         base, agents = evaluate_seeds(args, out, world)
         record = build_record(args, world, digest, base, agents)
+        record["in_world"] = in_world(args, out, digest)
     except Error as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -91,6 +91,10 @@ def test_rl_figure_tiny_run(tiny_world, tmp_path, load_script):
     assert set(record["rows"]) == {"random", "scripted", "model", "real"}
     assert set(record["rows"]["model"]["seeds"]) == {"0", "1"}  # one agent per training seed, via JSON
     assert record["protocol"]["eval_seeds"] == [10000, 10001] and record["protocol"]["eval_max_steps"] == 20
+    paid = record["in_world"]
+    assert paid["episode_steps"] == 8 and set(paid["rows"]) == {"noop", "random", "model"}
+    assert paid["rows"]["noop"]["streams"] == 2 and set(paid["rows"]["model"]["seeds"]) == {"0", "1"}
+    assert "Paid inside the world" in (out / "rl.md").read_text()
     from worldsim.assets import resolve_world
     from worldsim.rl.figure import file_sha256
 
@@ -105,3 +109,25 @@ def test_rl_figure_tiny_run(tiny_world, tmp_path, load_script):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "eval").iterdir()} == evals
     # --card is for shipped worlds only: one line, no traceback
     assert script.main([*argv, "--card"]) == 2
+
+
+def test_imagined_returns_pay_noop_and_random_per_stream(tiny_world):
+    from worldsim.errors import ConfigError
+    from worldsim.rl.evaluate import imagined_returns
+
+    noop = imagined_returns(str(tiny_world), "noop", num_envs=3, episode_steps=5, device="cpu")
+    assert len(noop) == 3 and all(np.isfinite(noop))
+    assert imagined_returns(str(tiny_world), "noop", num_envs=3, episode_steps=5, device="cpu") == noop  # seeded
+    assert len(imagined_returns(str(tiny_world), "random", num_envs=2, episode_steps=4, device="cpu")) == 2
+    with pytest.raises(ConfigError, match="noop, random"):
+        imagined_returns(str(tiny_world), "still", num_envs=2, episode_steps=4)
+
+
+def test_figure_says_what_the_world_pays_for_doing_nothing():
+    from worldsim.rl.figure import _in_world_lines
+
+    assert _in_world_lines(None) == []
+    rows = {"noop": {"mean": 7.2, "streams": 16}, "random": {"mean": 3.8, "streams": 16}, "model": {"mean": 10.4}}
+    text = "\n".join(_in_world_lines({"episode_steps": 200, "rows": rows}))
+    assert "per 200-step imagined episode (16 streams" in text
+    assert "the `noop` action every step 7.2, uniform random 3.8, the trained agents 10.4" in text

@@ -1,7 +1,9 @@
-"""Scoring policies in the real simulator of a world (``WorldSimReal-v0``), with fixed seeds.
+"""Scoring policies in the real simulator of a world (``WorldSimReal-v0``), with fixed seeds, and inside the world.
 
 An *actor* is anything with ``reset(env, seed)`` and ``act(obs) -> int``: the uniform random policy, a scripted
 driver that reads the simulator's privileged state, or an agent trained inside the learned world.
+:func:`imagined_returns` says what a policy that does nothing, or acts at random, is paid inside the learned world:
+a world that pays them as much as a trained agent earns there pays for something the game does not.
 """
 
 from __future__ import annotations
@@ -156,6 +158,59 @@ def evaluate(
     result.seconds = time.perf_counter() - t0
     log.info("%s on real %s: %.1f +- %.1f over %d episodes", result.name, world, result.mean, result.std, len(seeds))
     return result
+
+
+#: Policies :func:`imagined_returns` knows: every world's action 0 is ``noop``.
+IMAGINED_POLICIES = ("noop", "random")
+
+
+def imagined_returns(
+    world: str, policy: str, num_envs: int = 16, episode_steps: int = 200, seed: int = 0, device: str = "auto"
+) -> list[float]:
+    """Returns of the first imagined episode of each of ``num_envs`` streams of ``WorldSim-v0`` under ``policy``.
+
+    The episodes are the ones PPO trains on (start states, ``episode_steps`` steps unless the termination head ends
+    them first, the world's shipped sampling), so the numbers compare with its ``rollout/ep_rew_mean``.
+
+    Args:
+        world: Shipped world name or world file.
+        policy: ``noop`` (the world's ``noop`` action at every step) or ``random`` (uniform, seeded).
+        num_envs: Streams, one batched model call per step.
+        episode_steps: Imagined episode length.
+        seed: Seed of the start states and of the random actions.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+    import gymnasium as gym
+
+    import worldsim  # noqa: F401 - registers WorldSim-v0
+    from worldsim.errors import ConfigError
+
+    if policy not in IMAGINED_POLICIES:
+        raise ConfigError(f"imagined policy must be one of {', '.join(IMAGINED_POLICIES)}, not {policy!r}")
+    env = gym.make_vec(
+        "WorldSim-v0", num_envs=num_envs, world=world, device=device, max_episode_steps=episode_steps,
+        autoreset_mode="SameStep",
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    try:
+        names = env.unwrapped.action_names
+        noop = names.index("noop") if "noop" in names else 0
+        env.reset(seed=seed)
+        total, done = np.zeros(num_envs), np.zeros(num_envs, bool)
+        returns: list[float | None] = [None] * num_envs
+        for _ in range(episode_steps):
+            n = int(env.single_action_space.n)
+            actions = rng.integers(n, size=num_envs) if policy == "random" else np.full(num_envs, noop)
+            _, reward, terminated, truncated, _ = env.step(actions)
+            total += np.where(done, 0.0, reward)
+            for i in np.flatnonzero((terminated | truncated) & ~done):
+                returns[i] = float(total[i])
+            done |= terminated | truncated
+            if done.all():
+                break
+    finally:
+        env.close()
+    return [r if r is not None else float(t) for r, t in zip(returns, total, strict=True)]
 
 
 def normalised_score(agent: float, random: float, reference: float) -> float:

@@ -147,7 +147,27 @@ def rl_markdown(record: Mapping[str, Any]) -> str:
     ]
     if record.get("reference"):
         lines.append(f"Published on this game: {record['reference']}.")
+    lines += _in_world_lines(record.get("in_world"))
     return "\n".join(lines) + "\n"
+
+
+def _in_world_lines(in_world: Mapping[str, Any] | None) -> list[str]:
+    """What the world pays inside it: doing nothing, random actions, the trained agents (figures without it: none)."""
+    if not in_world:
+        return []
+    rows = in_world["rows"]
+    parts = [
+        f"the `noop` action every step {num(rows['noop']['mean'], 1)}",
+        f"uniform random {num(rows['random']['mean'], 1)}",
+    ]
+    if "model" in rows:
+        parts.append(f"the trained agents {num(rows['model']['mean'], 1)} (their last training rollouts)")
+    return [
+        "",
+        f"Paid inside the world, per {in_world['episode_steps']}-step imagined episode ({rows['noop']['streams']} "
+        f"streams from its start states): {', '.join(parts)}. A world that pays doing nothing about as much as a "
+        "trained agent earns there rewards something the game does not.",
+    ]
 
 
 def rl_section(record: Mapping[str, Any] | None, digest: Mapping[str, str], name: str) -> str:
