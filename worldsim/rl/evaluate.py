@@ -194,12 +194,11 @@ def imagined_returns(
     rng = np.random.default_rng(seed)
     try:
         names = env.unwrapped.action_names
-        noop = names.index("noop") if "noop" in names else 0
+        noop, n = (names.index("noop") if "noop" in names else 0), int(env.single_action_space.n)
         env.reset(seed=seed)
         total, done = np.zeros(num_envs), np.zeros(num_envs, bool)
         returns: list[float | None] = [None] * num_envs
         for _ in range(episode_steps):
-            n = int(env.single_action_space.n)
             actions = rng.integers(n, size=num_envs) if policy == "random" else np.full(num_envs, noop)
             _, reward, terminated, truncated, _ = env.step(actions)
             total += np.where(done, 0.0, reward)
