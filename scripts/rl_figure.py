@@ -130,15 +130,15 @@ def in_world(args: argparse.Namespace, out: Path, digest: dict) -> dict[str, Any
     """
     import csv
 
-    from worldsim.rl.evaluate import IMAGINED_POLICIES, imagined_returns
+    from worldsim.rl.evaluate import IMAGINED_POLICIES, EvalResult, imagined_returns
 
     tag = f"{digest['world_sha256'][:12]}_{args.num_envs}x{args.episode_steps}"
     rows: dict[str, Any] = {}
     for policy in IMAGINED_POLICIES:
         path = out / "eval" / f"imagined_{policy}_{tag}.json"
 
-        def compute(p: str = policy) -> _Returns:
-            return _Returns(imagined_returns(args.world, p, args.num_envs, args.episode_steps))
+        def compute(p: str = policy) -> EvalResult:
+            return EvalResult(f"imagined {p}", imagined_returns(args.world, p, args.num_envs, args.episode_steps))
 
         returns = _cached(path, compute)
         rows[policy] = {"mean": float(sum(returns) / len(returns)), "streams": len(returns)}
@@ -153,16 +153,6 @@ def in_world(args: argparse.Namespace, out: Path, digest: dict) -> dict[str, Any
     if agents:
         rows["model"] = {"mean": sum(agents.values()) / len(agents), "seeds": agents}
     return {"episode_steps": args.episode_steps, "rows": rows}
-
-
-class _Returns:
-    """Returns in the form ``_cached`` keeps (an :class:`~worldsim.rl.evaluate.EvalResult` without the timing)."""
-
-    def __init__(self, returns: list[float]) -> None:
-        self.returns = returns
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"returns": self.returns}
 
 
 def eval_seeds(args: argparse.Namespace) -> list[int]:
