@@ -69,3 +69,28 @@ def test_compile_with_cuda_graphs_matches_eager(model):
     ref = _rollout(make_backend(m, "eager")).cpu()
     got = _rollout(make_backend(m, "compile")).cpu()
     torch.testing.assert_close(got, ref, rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("history", [0, 1, 2])
+def test_onnx_decoder_matches_the_codec(tmp_path, history):
+    from worldsim.codec.autoencoder import CodecConfig, FrameCodec
+
+    if check_backend("onnx", torch.device("cpu")):
+        pytest.skip(check_backend("onnx", torch.device("cpu")))
+    torch.manual_seed(0)
+    refiner = dict(refiner_channels=8, refiner_blocks=1, refiner_history=history, refiner_gate=True) if history else {}
+    codec = FrameCodec(CodecConfig(channels=(8, 8, 8), decoder_channels=(8, 8, 8), latent_channels=4, **refiner))
+    with torch.no_grad():
+        for p in codec.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    codec.eval()
+    backend = make_backend(DynamicsTransformer(preset("tiny", num_actions=4, latent_channels=4)), "onnx", tmp_path)
+    decode = backend.decoder(codec)
+    assert backend.decoder(codec) is decode  # one per codec: the warm-up's sessions serve play
+    z = torch.randn(2, 4, 8, 8)
+    prev = torch.rand(2, 3 * max(history, 1), 64, 64) * 2 - 1
+    with torch.no_grad():
+        for p in (None, prev):
+            torch.testing.assert_close(decode(z, p), codec.decode(z, p), rtol=1e-4, atol=1e-4)
+    assert len(list(tmp_path.glob("decode-*.onnx"))) == (2 if history else 1)  # without a refiner prev is ignored
+    assert make_backend(backend.model, "eager").decoder(codec) == codec.decode

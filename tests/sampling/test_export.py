@@ -18,7 +18,8 @@ def test_export_onnx_then_reuse(tmp_path, caplog):
     assert main(["export", str(tmp_path / "world.safetensors"), "--backend", "onnx", "--out", str(out),
                  "--device", "cpu", "--steps", "1"]) == 0  # fmt: skip
     files = sorted(p.name for p in out.glob("*.onnx"))
-    assert len(files) == 1  # the per-frame step (the context fill runs eager: once per reset)
+    # The per-frame step (the context fill runs eager: once per reset) and the decoder.
+    assert [f.split("-")[0] for f in files] == ["decode", "step"]
     before = {p: p.stat().st_mtime_ns for p in out.glob("*.onnx")}
     backend = make_backend(WorldModel.load(tmp_path / "world.safetensors").dynamics, "onnx", cache_dir=out)
     with caplog.at_level("INFO"):

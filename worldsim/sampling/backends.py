@@ -3,7 +3,9 @@
 Every backend exposes what the samplers use: ``cfg``, ``cache_dtype`` and ``forward_cached(...)`` with the
 semantics of :meth:`~worldsim.model.dynamics.DynamicsTransformer.forward_cached`. The unit that is compiled or
 exported is the pure :meth:`~worldsim.model.dynamics.DynamicsTransformer.step_tokens` (static shapes: a fixed
-cache size and a validity mask), and the cache write stays a small in-place scatter in PyTorch.
+cache size and a validity mask), and the cache write stays a small in-place scatter in PyTorch. ``decoder(codec)``
+is how the frames are decoded beside the step: the codec itself, or on the ONNX backend the codec's decode exported
+to ONNX Runtime too (a third of a Doom frame's time on one core was the eager decode).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import importlib.util
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +23,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from worldsim.codec.autoencoder import FrameCodec
 from worldsim.errors import DependencyNotInstalled, unknown_name
 from worldsim.model.dynamics import DynamicsTransformer, KVCache
 from worldsim.runtime import compute_threads, ort_session_options
 
 log = logging.getLogger(__name__)
 
+#: ONNX opset of exported steps. Opset 23 has Attention and RMSNormalization as single operators, which ONNX
+#: Runtime (>= 1.23) runs as one kernel each instead of about 30 small ones per block: the Doom step went from 5.1
+#: to 4.4 ms a call on one core (docs/benchmarks.md). Part of the cached graph's name, so older graphs are re-exported.
+ONNX_OPSET = 23
 BACKENDS = ("auto", "eager", "compile", "onnx", "tensorrt")
 INSTALL = {
     "onnx": "pip install onnxruntime onnx onnxscript  (or: pip install -e '.[onnx]')",
@@ -49,6 +57,10 @@ class EagerBackend:
     def step(self, x, t, actions, positions, cache: KVCache, d):
         """Outputs and new keys/values of the new frames (no cache mutation)."""
         return self.model.step_tokens(x, t, actions, positions, cache.k, cache.v, cache.slot_frame, d)
+
+    def decoder(self, codec: FrameCodec) -> Callable[..., torch.Tensor]:
+        """``decode(latents, prev=None)`` for the frames this backend generates: here the codec's own."""
+        return codec.decode
 
     def forward_cached(self, x, t, actions, positions, cache: KVCache, commit: bool = False, d=None):
         """See :meth:`DynamicsTransformer.forward_cached`."""
@@ -99,6 +111,71 @@ def _flat_inputs(x, t, actions, positions, cache: KVCache, d) -> list[torch.Tens
     return [x, t, actions, positions, cache.slot_frame, *([d] if d is not None else []), *cache.k, *cache.v]
 
 
+def export_onnx(module: nn.Module, args: list[torch.Tensor], path: Path) -> None:
+    """Export ``module`` called on ``args`` (static shapes) to ``path`` at :data:`ONNX_OPSET`, atomically."""
+    # The exporter logs every pass at INFO and warns about optional packages (torchvision) and its own
+    # deprecations: none of it is for the user, whose console shows WorldSim's lines only.
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    tmp = path.with_name(path.name + ".tmp.onnx")
+    # optimize=False: ONNX Runtime optimises the graph itself when it loads it. The exporter's own pass made an
+    # export take 5.4 s instead of 2.5 s here, and the graph ran no faster (5.4 against 4.7 ms per call).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            tuple(args),
+            str(tmp),
+            dynamo=True,
+            optimize=False,
+            verbose=False,
+            external_data=False,
+            opset_version=ONNX_OPSET,
+        )
+    tmp.replace(path)
+
+
+class _DecodeModule(nn.Module):
+    """``codec.decode(z[, prev])`` with tensor inputs only, for export."""
+
+    def __init__(self, codec: FrameCodec) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, z: torch.Tensor, *prev: torch.Tensor) -> torch.Tensor:
+        return self.codec.decode(z, prev[0] if prev else None)
+
+
+class OnnxDecoder:
+    """``codec.decode`` exported to ONNX and run by ONNX Runtime: one graph per batch size and history.
+
+    The decoder and refiner are a few dozen small convolutions; on one core ONNX Runtime runs them in 3.6 ms where
+    eager PyTorch takes 5.5 (Doom's codec; docs/benchmarks.md). Graphs are cached like the step's, by weights.
+    """
+
+    def __init__(self, codec: FrameCodec, directory: Path, ort: Any, threads: int) -> None:
+        self.codec, self._dir, self._ort, self._threads = codec, directory, ort, threads
+        self._digest = weights_digest(codec)
+        self._sessions: dict[tuple, Any] = {}
+
+    def __call__(self, z: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
+        """Frames ``(B, 3, H, W)`` of normalised latents ``z``, as :meth:`FrameCodec.decode`."""
+        args = [z.float()] if prev is None or not self.codec.has_refiner else [z.float(), prev.float()]
+        key = tuple(tuple(a.shape) for a in args)
+        if key not in self._sessions:
+            prev_channels = args[1].shape[1] if len(args) > 1 else 0
+            name = f"decode-{'-'.join(map(str, z.shape))}-{prev_channels}-{self._digest}-opset{ONNX_OPSET}.onnx"
+            path = self._dir / name
+            if not path.exists():
+                export_onnx(_DecodeModule(self.codec).eval(), args, path)
+                log.info("exported the decoder to %s", path)
+            opts = ort_session_options(self._ort, self._threads)
+            self._sessions[key] = self._ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        sess = self._sessions[key]
+        feeds = {i.name: a.detach().cpu().numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
+        return torch.from_numpy(sess.run(None, feeds)[0])
+
+
 class OnnxBackend(EagerBackend):
     """The step exported to ONNX (one graph per number of new frames) and run by ONNX Runtime."""
 
@@ -113,6 +190,7 @@ class OnnxBackend(EagerBackend):
         self._dir = Path(cache_dir or tempfile.mkdtemp(prefix="worldsim-onnx-"))
         self._dir.mkdir(parents=True, exist_ok=True)
         self._sessions: dict[tuple, Any] = {}
+        self._decoders: dict[int, OnnxDecoder] = {}
         self._device = next(model.parameters()).device
         self._digest = weights_digest(model)
 
@@ -120,7 +198,8 @@ class OnnxBackend(EagerBackend):
         key = tuple(tuple(a.shape) for a in args[:2]) + (has_d,)
         if key not in self._sessions:
             # Graphs saved by `worldsim export` (or an earlier run) are reused when the weights match.
-            name = f"step-{'-'.join(map(str, args[0].shape))}-{int(has_d)}-{self._digest}.onnx"
+            shape = "-".join(map(str, args[0].shape))
+            name = f"step-{shape}-{int(has_d)}-{self._digest}-opset{ONNX_OPSET}.onnx"
             path = self._dir / name
             if not path.exists():
                 self._export(args, has_d, path)
@@ -131,21 +210,16 @@ class OnnxBackend(EagerBackend):
         return self._sessions[key]
 
     def _export(self, args: list[torch.Tensor], has_d: bool, path: Path) -> None:
-        module = _StepModule(self.model, has_d).eval()
-        # The exporter logs every pass at INFO and warns about optional packages (torchvision) and its own
-        # deprecations: none of it is for the user, whose console shows WorldSim's lines only.
-        for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
-        tmp = path.with_name(path.name + ".tmp.onnx")
-        # optimize=False: ONNX Runtime optimises the graph itself when it loads it. The exporter's own pass made an
-        # export take 5.4 s instead of 2.5 s here, and the graph ran no faster (5.4 against 4.7 ms per call).
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                module, tuple(args), str(tmp), dynamo=True, optimize=False, verbose=False, external_data=False
-            )
-        tmp.replace(path)
+        export_onnx(_StepModule(self.model, has_d).eval(), args, path)
         log.info("exported the %s-frame step to %s", args[0].shape[1], path)
+
+    def decoder(self, codec: FrameCodec) -> Callable[..., torch.Tensor]:
+        """The codec's decode run by ONNX Runtime on a CPU (:class:`OnnxDecoder`); the codec's own elsewhere."""
+        if self._device.type != "cpu":
+            return codec.decode
+        if id(codec) not in self._decoders:  # one per codec: the warm-up's sessions serve play afterwards
+            self._decoders[id(codec)] = OnnxDecoder(codec, self._dir, self._ort, self._threads)
+        return self._decoders[id(codec)]
 
     def forward_cached(self, x, t, actions, positions, cache: KVCache, commit: bool = False, d=None):
         """See :meth:`DynamicsTransformer.forward_cached`; the context fill runs eager.

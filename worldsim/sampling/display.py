@@ -28,7 +28,7 @@ Two things make a displayed frame depend on the previous one:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -106,9 +106,11 @@ class Display:
     >>> # display = Display(world, sampling.hold); display.start(context_frames[:, -1]); frame = display.show(latent)
     """
 
-    def __init__(self, world, hold: HoldConfig) -> None:
+    def __init__(self, world, hold: HoldConfig, decode: Callable[..., torch.Tensor] | None = None) -> None:
         self.world = world
         self.hold = hold
+        #: ``decode(latents, prev)``: the codec's own, or the backend's export of it (``EagerBackend.decoder``).
+        self._decode = decode or world.codec.decode
         h, w = world.codec.config.height, world.codec.config.width
         self._pixel_hold = PixelHold(self.hold, h, w, world.device)
         self.frames: np.ndarray | None = None  # uint8 (B, H, W, 3), what each stream shows now
@@ -171,7 +173,7 @@ class Display:
             p = shown if self._older is None else torch.cat([shown, self._older], 1)
             if self._older is not None:
                 self._older = p[:, : self._older.shape[1]]
-        decoded = self.world.codec.decode(latents, p)
+        decoded = self._decode(latents, p)
         if self.hold.enabled:
             decoded, self._reference = self._pixel_hold(decoded, shown, self._reference, self._background)
         self.frames = to_uint8(decoded).cpu().numpy()

@@ -141,7 +141,8 @@ class Simulator:
         self.seed(seed)
         self.sampler = CachedSampler(self.backend, recipe, self.generator, lookahead)
         self.state: CachedState | None = None
-        self.display = Display(world, recipe.hold)  # what every stream shows; decodes each frame after the previous
+        # What every stream shows; decodes each frame after the previous one.
+        self.display = Display(world, recipe.hold, self.backend.decoder(world.codec))
         if starts is not None and starts.schema.fingerprint != world.schema.fingerprint:
             raise InvalidAction(
                 f"start states are for world {starts.schema.world!r} ({starts.schema.names}), "
@@ -342,7 +343,7 @@ class Simulator:
         """
         t0 = time.perf_counter()
         saved_state, saved_display = self.state, self.display
-        self.display = Display(self.world, self.sampling.hold)
+        self.display = Display(self.world, self.sampling.hold, self.backend.decoder(self.world.codec))
         saved_rng = self.generator.get_state()
         h, w = self.resolution
         f = self.starts.frames.shape[1] if self.starts is not None else self.context_frames  # the shape resets use
