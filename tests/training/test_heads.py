@@ -193,3 +193,51 @@ def test_terminal_windows_end_on_a_termination_and_the_shift_undoes_the_oversamp
 def read_window_last_terminated(ds, episode, start) -> bool:
     ep = ds.episode(episode)
     return bool(np.asarray(ep.terminated)[-1]) and start == len(np.asarray(ep.frames)) - 4
+
+
+def test_event_windows_end_on_a_reward_event_and_the_shift_undoes_the_oversampling(tiny_world):
+    from worldsim.training.heads import event_shift, event_windows, usual_reward
+
+    ds = Dataset(tiny_world / "ds")
+    episodes = ds.split("train")
+    usual = usual_reward(ds, episodes)
+    assert usual == 0.0  # the toy world pays +1 per bounce and nothing otherwise
+    windows = event_windows(ds, episodes, 4, usual)
+    assert windows, "the toy world's episodes hold rewarded steps"
+    for e, start in windows:
+        rewards = np.asarray(ds.episode(e).rewards)
+        assert start >= 0 and rewards[start + 2] != 0.0  # the window's last frame came with a rewarded step
+    steps = sum(ds.episodes[e].num_steps for e in episodes)
+    p = len(windows) / steps
+    q = (2 + 8 * 4 * p - 2 * p) / 32
+    assert event_shift(ds, episodes, len(windows), 2, 8, 4) == pytest.approx(
+        math.log(q / (1 - q)) - math.log(p / (1 - p))
+    )
+    assert event_shift(ds, episodes, len(windows), 0, 8, 4) == 0.0
+
+
+def test_reward_oversampling_trains_the_reward_head_and_ships_it_corrected(tiny_world, tmp_path):
+    from worldsim.training.heads import event_shift, event_windows
+
+    result = train_heads(_cfg(tiny_world, tmp_path / "h", reward_share=0.25, term_share=0.25), progress=False)
+    info = WorldModel.load(result["world_file"]).metadata["heads"]
+    ds = Dataset(tiny_world / "ds")
+    length = WorldModel.load(tiny_world / "world.safetensors").dynamics.cfg.context_frames
+    episodes = [e for e in ds.split("train") if ds.episodes[e].num_steps + 1 >= length]
+    n = len(event_windows(ds, episodes, length, 0.0))
+    assert info["reward_share"] == 0.25 and info["reward_events"] == n > 0
+    assert info["reward_logit_shift"] > 0
+    assert info["reward_logit_shift"] == pytest.approx(event_shift(ds, episodes, n, 2, 6, length), abs=1e-4)
+    # What ships is the trained head (the train state at its last step) with the usual value's logits shifted.
+    from safetensors.torch import load_file
+
+    trained = load_file(tmp_path / "h" / "heads_state.safetensors")["heads.net.3.bias"]
+    shipped = WorldModel.load(result["world_file"]).dynamics.heads.net[3].bias.detach()
+    usual_bin = 7 // 2  # 0 is a value of the support: all of the usual reward's weight sits on it
+    assert shipped[usual_bin] - trained[usual_bin] == pytest.approx(info["reward_logit_shift"], abs=1e-4)
+    others = [i for i in range(7) if i != usual_bin]
+    torch.testing.assert_close(shipped[others], trained[others])
+    # The oversampled windows teach the reward head events: it beats the untrained head on validation episodes.
+    assert result["scores"]["val"]["new"]["reward"]["mae"] < result["scores"]["val"]["old"]["reward"]["mae"]
+    with pytest.raises(ValueError, match="reward_share"):
+        HeadsConfig(term_share=0.5, reward_share=0.5)
