@@ -273,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def heads_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The card's record of a ``worldsim heads`` run: its settings and the old and new heads' scores."""
-    keep = ("steps", "train_seconds", "data", "reward_bins", "reward_limit", "term_share", "term_logit_shift",
-            "reward_share", "reward_logit_shift")  # fmt: skip
+    keep = ("steps", "train_seconds", "data", "reward_bins", "reward_limit", "term_share", "term_logit_shift")
     return {k: report.get(k) for k in keep} | {"scores": report.get("scores", {})}
 
 
@@ -282,14 +281,12 @@ def heads_text(heads: dict[str, Any] | None) -> str:
     """Markdown section of the reward and termination heads (``worldsim heads``), when the card has one."""
     if not heads:
         return ""
-    share = heads.get("reward_share")
-    events = f", reward events oversampled ({share:g} of each batch) and corrected back" if share else ""
     lines = [
         "\n## Reward and termination heads",
         f"Retrained with the world frozen (`worldsim heads`, docs/model.md): {heads.get('steps')} steps on "
         f"`{heads.get('data')}`, a distribution over {heads.get('reward_bins')} reward values up to "
         f"±{heads.get('reward_limit'):g} (its mean is the reward), termination calibrated after oversampling "
-        f"terminal windows ({heads.get('term_share') or 0:g} of each batch){events}. Scores per step on real "
+        f"terminal windows ({heads.get('term_share') or 0:g} of each batch). Scores per step on real "
         "frames read as the commit pass reads them (events: steps whose reward is off the usual value):",
         "",
         "| episodes | heads | reward MAE | always-zero MAE | correlation | events found | event precision | "

@@ -86,8 +86,6 @@ def test_heads_section_lists_old_and_new_heads_per_episode_set(load_script):
     rows = [line for line in text.splitlines() if line.startswith("| fresh") or line.startswith("| validation")]
     assert len(rows) == 4 and "| new | 0.0400 | 0.0500 | 0.600 | 0.70 | 0.50 | - of 0 | - |" in rows[1]
     assert "±7 " in text and card.heads_text(None) == ""
-    assert "oversampled" not in text
-    assert "reward events oversampled (0.25 of each batch)" in card.heads_text(summary | {"reward_share": 0.25})
 
 
 def test_wide_table_takes_a_shorter_horizon_and_the_step_count_of_newer_reports(load_script):

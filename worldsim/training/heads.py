@@ -46,7 +46,7 @@ from worldsim.device import resolve_device, torch_threads
 from worldsim.errors import CheckpointError, DatasetError
 from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.metrics import reward_scores, termination_scores
-from worldsim.model.dynamics import DynamicsTransformer, reward_support, two_hot
+from worldsim.model.dynamics import DynamicsTransformer
 from worldsim.training.latents import codec_digest, dataset_latents
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
@@ -85,9 +85,6 @@ class HeadsConfig:
         reward_bins: Values of the distributional reward head (odd; see ``DynamicsConfig.reward_bins``).
         term_share: Share of every batch drawn from windows that end in a termination (0 = uniform windows only);
             their frames train the termination head only, and its logit is corrected for the oversampling.
-        reward_share: Share of every batch drawn from windows that end on a reward event (a step whose reward is off
-            the usual one); their frames train the reward head only, and the usual value's logits are corrected for
-            the oversampling, so the reported mean stays calibrated (0 = off, the default).
         log_every: Steps between metric rows.
         eval_every: Steps between validation scores.
         ckpt_every: Steps between train-state checkpoints.
@@ -109,7 +106,6 @@ class HeadsConfig:
     grad_clip: float = 1.0
     reward_bins: int = 63
     term_share: float = 0.25
-    reward_share: float = 0.0
     log_every: int = 50
     eval_every: int = 500
     ckpt_every: int = 250
@@ -125,8 +121,6 @@ class HeadsConfig:
             raise ValueError(f"reward_bins must be odd and >= 3, got {self.reward_bins}")
         if not 0.0 <= self.term_share < 1.0:
             raise ValueError(f"term_share must be in [0, 1), got {self.term_share}")
-        if not 0.0 <= self.reward_share < 1.0 - self.term_share:
-            raise ValueError(f"reward_share must be in [0, 1 - term_share), got {self.reward_share}")
         if min(self.log_every, self.eval_every, self.ckpt_every) < 1:
             raise ValueError("log_every, eval_every and ckpt_every must be >= 1")
 
@@ -149,9 +143,11 @@ def reward_limit(ds: Dataset) -> float:
     """Largest reward magnitude of ``ds``'s training episodes (at least 1e-3), the head's ``reward_limit``."""
     largest = 0.0
     for i in ds.split("train"):
-        r = np.asarray(_episode_rewards(ds, i))
-        if len(r):
-            largest = max(largest, float(np.abs(r).max()))
+        ref = ds.episodes[i]
+        shard = ds.shards[ref.shard]
+        s0, s1 = int(shard.step_starts[ref.index]), int(shard.step_starts[ref.index + 1])
+        if s1 > s0:
+            largest = max(largest, float(np.abs(np.asarray(shard.arrays["rewards"][s0:s1])).max()))
     return max(largest, 1e-3)
 
 
@@ -197,36 +193,28 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
     ends = terminal_windows(ds, train.episodes, length)
     n_end = round(cfg.term_share * cfg.batch_size) if ends else 0
     shift = oversampling_shift(ds, train.episodes, len(ends), n_end, cfg.batch_size, length)
-    usual = usual_reward(ds, train.episodes)
-    events = event_windows(ds, train.episodes, length, usual)
-    n_ev = round(cfg.reward_share * cfg.batch_size) if events else 0
-    r_shift = event_shift(ds, train.episodes, len(events), n_ev, cfg.batch_size - n_end, length)
-    usual_bins = two_hot(torch.tensor([usual]), reward_support(new_cfg.reward_bins, new_cfg.reward_limit))[0] > 0
 
     def one_step(s: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([cfg.seed, s])
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        b = train.sample(rng, cfg.batch_size - n_end - n_ev)
-        reward_mask, term_mask = b.has_action, b.has_action
-        # Windows that end in a termination train that head only, windows that end on a reward event the reward head.
-        for windows, n, trains_reward in ((ends, n_end, False), (events, n_ev, True)):
-            if n:
-                picked = [read_window(ds, latents, *windows[i], length, null, boxes=False)
-                          for i in rng.integers(0, len(windows), n)]  # fmt: skip
-                extra = stack_windows(picked)
-                b = b.cat(extra)
-                off = torch.zeros_like(extra.has_action)
-                reward_mask = torch.cat([reward_mask, extra.has_action if trains_reward else off])
-                term_mask = torch.cat([term_mask, off if trains_reward else extra.has_action])
+        b = train.sample(rng, cfg.batch_size - n_end)
+        reward_mask = b.has_action
+        if n_end:  # windows that end in a termination train that head only
+            picked = [
+                read_window(ds, latents, *ends[i], length, null, boxes=False) for i in rng.integers(0, len(ends), n_end)
+            ]
+            end_batch = stack_windows(picked)
+            b = b.cat(end_batch)
+            reward_mask = torch.cat([reward_mask, torch.zeros_like(end_batch.has_action)])
         b = b.to(device)
-        reward_mask, term_mask = reward_mask.to(device), term_mask.to(device)
+        reward_mask = reward_mask.to(device)
         x = (1 - tau) * b.latents + tau * torch.randn(b.latents.shape, generator=gen).to(device)
         t = torch.full(b.actions.shape, tau, device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             heads_out = model(x, t, b.actions)
         reward = reward_loss(heads_out, b.rewards, reward_mask, new_cfg.reward_limit)
         bce = F.binary_cross_entropy_with_logits(heads_out["term_logit"].float(), b.terminated, reduction="none")
-        term = (bce * term_mask).sum() / term_mask.sum().clamp(min=1)
+        term = (bce * b.has_action).sum() / b.has_action.sum().clamp(min=1)
         loss = reward + term
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -236,7 +224,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
 
     def validate(s: int) -> dict[str, float]:
         model.heads.eval()
-        with term_bias_shifted(model, -shift), reward_bias_shifted(model, usual_bins, r_shift):
+        with term_bias_shifted(model, -shift):
             sc = score_heads(model, ds, latents, tau, split="val", bf16=bf16)
         model.heads.train()
         return {"val_reward_mae": sc["reward"]["mae"], "val_term_recall": sc["termination"]["recall"]}
@@ -253,9 +241,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
         return {**result.last, "step": result.step, "train_seconds": result.seconds, "stopped": True}
 
     model.eval()
-    # The shipped heads: calibrated for uniform frames, not the oversampled batches.
-    shift_term_bias(model, -shift)
-    shift_reward_bias(model, usual_bins, r_shift)
+    shift_term_bias(model, -shift)  # the shipped head: calibrated for uniform frames, not the oversampled batches
     scores: dict[str, Any] = {"val": {"data": str(ds.root), "old": score_heads(old, ds, latents, tau, "val", bf16),
                                       "new": score_heads(model, ds, latents, tau, "val", bf16)}}  # fmt: skip
     if cfg.eval_data:
@@ -269,9 +255,7 @@ def _train(cfg: HeadsConfig, progress: bool, stop_at: int | None) -> dict[str, A
     world.dynamics = model.requires_grad_(False)
     info = {"steps": cfg.steps, "train_seconds": round(result.seconds, 1), "data": str(ds.root),
             "reward_bins": cfg.reward_bins, "reward_limit": new_cfg.reward_limit,
-            "term_share": cfg.term_share, "term_logit_shift": round(-shift, 4),
-            "reward_share": cfg.reward_share, "reward_events": len(events), "usual_reward": usual,
-            "reward_logit_shift": round(r_shift, 4)}  # fmt: skip
+            "term_share": cfg.term_share, "term_logit_shift": round(-shift, 4)}  # fmt: skip
     world.save(out / WORLD_FILE, heads=info)
     summary = {**info, "scores": scores, "world": ds.world, "source": str(cfg.world)}
     atomic_write_json(out / EVAL_FILE, summary)
@@ -303,69 +287,6 @@ def oversampling_shift(ds: Dataset, episodes: list[int], ends: int, n_end: int, 
     p = ends / max(steps, 1)
     q = (n_end + (batch - n_end) * length * p) / (batch * length)
     return math.log(q / (1 - q)) - math.log(p / (1 - p))
-
-
-def usual_reward(ds: Dataset, episodes: list[int]) -> float:
-    """The most common reward of ``episodes``' steps (0 for a sparse-reward world, -0.1 for CarRacing)."""
-    values = [np.asarray(_episode_rewards(ds, e)).round(4) for e in episodes]
-    flat = np.concatenate(values) if values else np.zeros(0)
-    if not len(flat):
-        return 0.0
-    uniq, counts = np.unique(flat, return_counts=True)
-    return float(uniq[counts.argmax()])
-
-
-def event_windows(ds: Dataset, episodes: list[int], length: int, usual: float) -> list[tuple[int, int]]:
-    """``(episode, start)`` of the window of ``length`` frames that ends on each reward event of ``episodes``.
-
-    An event is a step whose reward is off ``usual`` (by more than 1e-3); frame ``i + 1`` came with step ``i``.
-    """
-    out = []
-    for e in episodes:
-        r = np.asarray(_episode_rewards(ds, e))
-        for i in np.flatnonzero(np.abs(r - usual) > 1e-3):
-            if i + 2 >= length:
-                out.append((e, int(i) + 2 - length))
-    return out
-
-
-def event_shift(ds: Dataset, episodes: list[int], events: int, n_ev: int, batch: int, length: int) -> float:
-    """Log-odds the usual reward loses when ``n_ev`` of ``batch`` reward-training windows end on an event.
-
-    Uniform frames show an event at rate ``p``; the reward-training frames of a mixed batch at ``q`` (the added
-    windows bring their last frame's event and ``p`` elsewhere). Adding ``logit(q) - logit(p)`` to the usual value's
-    logits gives the probability under uniform frames (prior correction; 0 when none are added).
-    """
-    if not n_ev or not events:
-        return 0.0
-    steps = sum(ds.episodes[e].num_steps for e in episodes)
-    p = events / max(steps, 1)
-    q = (n_ev + batch * length * p - n_ev * p) / (batch * length)
-    return math.log(q / (1 - q)) - math.log(p / (1 - p))
-
-
-def _episode_rewards(ds: Dataset, episode: int) -> np.ndarray:
-    ref = ds.episodes[episode]
-    shard = ds.shards[ref.shard]
-    s0, s1 = int(shard.step_starts[ref.index]), int(shard.step_starts[ref.index + 1])
-    return shard.arrays["rewards"][s0:s1]
-
-
-def shift_reward_bias(model: DynamicsTransformer, bins: torch.Tensor, delta: float) -> None:
-    """Add ``delta`` to the reward logits of ``bins`` (a boolean mask over the support) of ``model``'s heads."""
-    if delta:
-        with torch.no_grad():
-            model.heads.net[-1].bias[: len(bins)][bins.to(model.heads.net[-1].bias.device)] += delta
-
-
-@contextmanager
-def reward_bias_shifted(model: DynamicsTransformer, bins: torch.Tensor, delta: float) -> Iterator[None]:
-    """The reward logits of ``bins`` shifted by ``delta`` inside the block, restored after."""
-    shift_reward_bias(model, bins, delta)
-    try:
-        yield
-    finally:
-        shift_reward_bias(model, bins, -delta)
 
 
 def shift_term_bias(model: DynamicsTransformer, delta: float) -> None:
