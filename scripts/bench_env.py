@@ -36,7 +36,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backend", default="eager", help="eager, compile, onnx, tensorrt or auto")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="generation threads (0: the CPU policy's, 1 by default)")
-    p.add_argument("--precision", default="auto", help="auto (bf16 from 8 streams on AMX CPUs), fp32 or bf16")
+    p.add_argument("--precision", default="auto", help="auto (bf16 from 8 streams on bf16 CPUs), fp32 or bf16")
     p.add_argument("--out", help="write the results here as JSON")
     return p.parse_args(argv)
 
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
         "cpu": cpu_info()["model"] or platform.processor() or platform.machine(),
         "amx_bf16": cpu_info()["amx_bf16"],
+        "avx512_bf16": cpu_info()["avx512_bf16"],
         "precision": args.precision,
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),

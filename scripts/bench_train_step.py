@@ -5,8 +5,8 @@ so both precisions see the same load.
 
     OMP_NUM_THREADS=1 python scripts/bench_train_step.py --world carracing --rounds 3
 
-Training uses bf16 autocast on CPUs with AMX-BF16 (``worldsim.training.train.train_bf16``); this is the measurement
-behind that choice (docs/benchmarks.md).
+Training uses bf16 autocast on CPUs with AMX-BF16 or AVX512-BF16 (``worldsim.training.train.train_bf16``); this is
+the measurement behind that choice (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
   torch work (model, decode, pixel hold) with that many threads and restores the caller's count afterwards;
 - ONNX Runtime sessions use the same count for intra-op work, one inter-op thread, and never spin-wait;
 - precision: fp32, except that batches of :data:`BF16_MIN_STREAMS` streams or more generate under bf16 autocast on
-  CPUs with AMX-BF16, where a 1024^2 bf16 matmul runs 7x faster than fp32 (frames stay within 37-53 dB PSNR of the
-  fp32 ones over 40-frame rollouts, far above the codec's own ~35 dB against real frames);
+  CPUs with bf16 matrix instructions: AMX-BF16 (Intel Xeon: a 1024^2 bf16 matmul runs 7x faster than fp32) or
+  AVX512-BF16 (AMD Zen 4: 2.3x; the batched CarRacing env ran 73-79 -> 101 steps/s at 16 streams, 73-82 -> 108-110
+  at 64). Frames stay within 37-53 dB PSNR of the fp32 ones over 40-frame rollouts (AMX; AVX512-BF16: 38-43, worst
+  frame 34), far above the codec's own ~35 dB against real frames;
 - the ``worldsim`` command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before torch loads, so OpenMP
   threads that a user asks for sleep instead of spinning between calls; its generating commands (play, rollout,
   eval, bench, export) run the whole process with the compute threads, so nothing else in it (encoding start
@@ -33,15 +35,15 @@ from worldsim.errors import ConfigError, unknown_name
 
 #: Environment variable that sets the compute threads of every simulator in the process.
 THREADS_ENV = "WORLDSIM_THREADS"
-#: Streams from which ``precision="auto"`` generates in bf16 on a CPU with AMX-BF16 (measured crossover: 4 streams
-#: ran 102 -> 109 frames/s, 16 streams 129 -> 184, 256 streams 79 -> 114; one stream lost, 51 -> 42).
+#: Streams from which ``precision="auto"`` generates in bf16 on a CPU with bf16 matrix instructions (measured on AMX:
+#: 4 streams ran 102 -> 109 frames/s, 16 streams 129 -> 184, 256 streams 79 -> 114; one stream lost, 51 -> 42).
 BF16_MIN_STREAMS = 8
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @functools.cache
 def cpu_info() -> dict[str, Any]:
-    """The CPU's model name and whether it has AVX-512 and AMX-BF16 (from ``/proc/cpuinfo``; empty elsewhere)."""
+    """The CPU's model name and whether it has AVX-512, AVX512-BF16, AMX-BF16 (``/proc/cpuinfo``; empty elsewhere)."""
     model, flags = "", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -52,19 +54,31 @@ def cpu_info() -> dict[str, Any]:
                 flags = set(value.split())
     except OSError:
         pass
-    return {"model": model, "avx512": "avx512f" in flags, "amx_bf16": "amx_bf16" in flags}
+    return {
+        "model": model,
+        "avx512": "avx512f" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+    }
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (AMX-BF16 or AVX512-BF16), where bf16 matmuls beat fp32."""
+    info = cpu_info()
+    return bool(info.get("amx_bf16") or info.get("avx512_bf16"))
 
 
 def generation_bf16(precision: str, device_type: str, num_streams: int) -> bool:
     """Whether a simulator's torch work (eager/compiled model, decode) runs under bf16 autocast.
 
-    ``bf16`` always, ``fp32`` never, ``auto`` on a CPU with AMX-BF16 for :data:`BF16_MIN_STREAMS` streams or more.
+    ``bf16`` always, ``fp32`` never, ``auto`` on a CPU with bf16 matrix instructions (:func:`cpu_has_bf16`) for
+    :data:`BF16_MIN_STREAMS` streams or more.
     """
     if not isinstance(precision, str) or precision not in PRECISIONS:
         raise unknown_name("precision", str(precision), PRECISIONS)
     if precision != "auto":
         return precision == "bf16"
-    return device_type == "cpu" and cpu_info()["amx_bf16"] and num_streams >= BF16_MIN_STREAMS
+    return device_type == "cpu" and cpu_has_bf16() and num_streams >= BF16_MIN_STREAMS
 
 
 def compute_threads(requested: int | None = None) -> int:

@@ -61,7 +61,13 @@ def test_precision_policy(monkeypatch):
     assert runtime.generation_bf16("auto", "cpu", runtime.BF16_MIN_STREAMS)
     assert not runtime.generation_bf16("auto", "cuda", 256)  # not measured on a GPU: fp32
     assert runtime.generation_bf16("bf16", "cpu", 1) and not runtime.generation_bf16("fp32", "cpu", 256)
-    monkeypatch.setattr(runtime, "cpu_info", lambda: {"model": "x", "avx512": False, "amx_bf16": False})
+    # AMD Zen 4 has no AMX but AVX512-BF16: bf16 batches win there too (docs/benchmarks.md).
+    zen4 = {"model": "x", "avx512": True, "avx512_bf16": True, "amx_bf16": False}
+    monkeypatch.setattr(runtime, "cpu_info", lambda: zen4)
+    assert runtime.generation_bf16("auto", "cpu", runtime.BF16_MIN_STREAMS)
+    assert not runtime.generation_bf16("auto", "cpu", 1)
+    plain = {"model": "x", "avx512": False, "avx512_bf16": False, "amx_bf16": False}
+    monkeypatch.setattr(runtime, "cpu_info", lambda: plain)
     assert not runtime.generation_bf16("auto", "cpu", 256)
     with pytest.raises(UnknownNameError, match="Did you mean 'bf16'"):
         runtime.generation_bf16("bf61", "cpu", 1)

@@ -46,7 +46,7 @@ class EnvConfig:
         cache_dir: Where exported ONNX/TensorRT programs are kept for reuse.
         threads: CPU threads for generation (None: :func:`worldsim.runtime.compute_threads`, 1 unless
             ``WORLDSIM_THREADS`` says otherwise; the caller's torch thread count is restored after every call).
-        precision: ``auto`` (bf16 for 8 or more streams on a CPU with AMX-BF16), ``fp32`` or ``bf16``.
+        precision: ``auto`` (bf16 for 8 or more streams on a CPU with AMX-BF16 or AVX512-BF16), ``fp32`` or ``bf16``.
     """
 
     world: str | None = None

@@ -29,7 +29,7 @@ from worldsim.codec.autoencoder import CodecConfig, FrameCodec
 from worldsim.config import to_dict
 from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
-from worldsim.runtime import cpu_info
+from worldsim.runtime import cpu_has_bf16, cpu_info
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.config import SamplingConfig, resolve_sampling
 from worldsim.sampling.open_loop import ReferenceStream
@@ -87,12 +87,13 @@ class BenchConfig:
 
 
 def machine() -> dict[str, Any]:
-    """The CPU (model name, AVX-512/AMX), the torch threads and the device name of this run."""
+    """The CPU (model name, AVX-512, its bf16 instructions), the torch threads and the device name of this run."""
     cpu = cpu_info()
     return {
         "cpu": cpu["model"] or platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "avx512": cpu["avx512"],
+        "avx512_bf16": cpu["avx512_bf16"],
         "amx_bf16": cpu["amx_bf16"],
         "threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
@@ -225,7 +226,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     info = machine()
     peaks = {"fp32": matmul_peak(torch.float32, device)}
-    if device.type == "cuda" or info["amx_bf16"]:
+    if device.type == "cuda" or cpu_has_bf16():
         peaks["bf16"] = matmul_peak(torch.bfloat16, device)
     flops = {s: frame_flops(world, replace(recipe, steps=s), cfg.seed) for s in cfg.steps}
     rows: list[dict[str, Any]] = []

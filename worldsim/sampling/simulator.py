@@ -103,8 +103,8 @@ class Simulator:
         threads: CPU threads for generation (default: :func:`worldsim.runtime.compute_threads`, 1 unless
             ``WORLDSIM_THREADS`` or ``OMP_NUM_THREADS`` say otherwise). Torch work runs with them and the caller's
             count is restored after each call.
-        precision: ``auto`` (bf16 autocast for 8 or more streams on a CPU with AMX-BF16, else fp32), ``fp32`` or
-            ``bf16``; see :mod:`worldsim.runtime`.
+        precision: ``auto`` (bf16 autocast for 8 or more streams on a CPU with AMX-BF16 or AVX512-BF16, else fp32),
+            ``fp32`` or ``bf16``; see :mod:`worldsim.runtime`.
     """
 
     def __init__(
