@@ -16,8 +16,8 @@ The policy, resolved once per :class:`~worldsim.sampling.simulator.Simulator`:
 - precision: fp32, except that batches of :data:`BF16_MIN_STREAMS` streams or more generate under bf16 autocast on
   CPUs with bf16 matrix instructions: AMX-BF16 (Intel Xeon: a 1024^2 bf16 matmul runs 7x faster than fp32) or
   AVX512-BF16 (AMD Zen 4: 2.3x; the batched CarRacing env ran 73-79 -> 101 steps/s at 16 streams, 73-82 -> 108-110
-  at 64). Frames stay within 37-53 dB PSNR of the fp32 ones over 40-frame rollouts (AMX; AVX512-BF16: 38-43, worst
-  frame 34), far above the codec's own ~35 dB against real frames;
+  at 64). Frames stay within 37-53 dB PSNR of the fp32 ones over 40-frame rollouts (AMX; AVX512-BF16: 38 dB or more per
+  stream, worst frame 34), far above the codec's own ~35 dB against real frames;
 - the ``worldsim`` command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless already set) before torch loads, so OpenMP
   threads that a user asks for sleep instead of spinning between calls; its generating commands (play, rollout,
   eval, bench, export) run the whole process with the compute threads, so nothing else in it (encoding start
