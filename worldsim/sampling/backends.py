@@ -10,6 +10,7 @@ to ONNX Runtime too (a third of a Doom frame's time on one core was the eager de
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
@@ -135,6 +136,23 @@ def export_onnx(module: nn.Module, args: list[torch.Tensor], path: Path) -> None
     tmp.replace(path)
 
 
+def onnx_session(ort: Any, path: Path, threads: int, cuda: bool, export: Callable[[], None]) -> Any:
+    """ONNX Runtime session of the graph at ``path`` under the CPU policy; ``export()`` writes the graph if missing.
+
+    Graphs saved by ``worldsim export`` (or an earlier run) are reused: their names carry the weights' hash.
+    """
+    if not path.exists():
+        export()
+    providers = (["CUDAExecutionProvider"] if cuda else []) + ["CPUExecutionProvider"]
+    return ort.InferenceSession(str(path), ort_session_options(ort, threads), providers=providers)
+
+
+def run_onnx(sess: Any, args: list[torch.Tensor]) -> list[np.ndarray]:
+    """Outputs of session ``sess`` on ``args``, given in the order of the graph's inputs."""
+    feeds = {i.name: a.detach().cpu().numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
+    return sess.run(None, feeds)
+
+
 class _DecodeModule(nn.Module):
     """``codec.decode(z[, prev])`` with tensor inputs only, for export."""
 
@@ -166,14 +184,13 @@ class OnnxDecoder:
             prev_channels = args[1].shape[1] if len(args) > 1 else 0
             name = f"decode-{'-'.join(map(str, z.shape))}-{prev_channels}-{self._digest}-opset{ONNX_OPSET}.onnx"
             path = self._dir / name
-            if not path.exists():
+
+            def export() -> None:
                 export_onnx(_DecodeModule(self.codec).eval(), args, path)
                 log.info("exported the decoder to %s", path)
-            opts = ort_session_options(self._ort, self._threads)
-            self._sessions[key] = self._ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        sess = self._sessions[key]
-        feeds = {i.name: a.detach().cpu().numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
-        return torch.from_numpy(sess.run(None, feeds)[0])
+
+            self._sessions[key] = onnx_session(self._ort, path, self._threads, False, export)
+        return torch.from_numpy(run_onnx(self._sessions[key], args)[0])
 
 
 class OnnxBackend(EagerBackend):
@@ -197,16 +214,11 @@ class OnnxBackend(EagerBackend):
     def _session(self, args: list[torch.Tensor], has_d: bool):
         key = tuple(tuple(a.shape) for a in args[:2]) + (has_d,)
         if key not in self._sessions:
-            # Graphs saved by `worldsim export` (or an earlier run) are reused when the weights match.
             shape = "-".join(map(str, args[0].shape))
-            name = f"step-{shape}-{int(has_d)}-{self._digest}-opset{ONNX_OPSET}.onnx"
-            path = self._dir / name
-            if not path.exists():
-                self._export(args, has_d, path)
-            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if self._device.type == "cuda" else None
-            opts = ort_session_options(self._ort, self._threads)
-            providers = providers or ["CPUExecutionProvider"]
-            self._sessions[key] = self._ort.InferenceSession(str(path), opts, providers=providers)
+            path = self._dir / f"step-{shape}-{int(has_d)}-{self._digest}-opset{ONNX_OPSET}.onnx"
+            cuda = self._device.type == "cuda"
+            export = functools.partial(self._export, args, has_d, path)
+            self._sessions[key] = onnx_session(self._ort, path, self._threads, cuda, export)
         return self._sessions[key]
 
     def _export(self, args: list[torch.Tensor], has_d: bool, path: Path) -> None:
@@ -236,9 +248,8 @@ class OnnxBackend(EagerBackend):
     def step(self, x, t, actions, positions, cache: KVCache, d):
         """Run the exported step."""
         args = _flat_inputs(x, t, actions, positions, cache, d)
-        sess = self._session(args, d is not None)
-        feeds = {i.name: a.detach().cpu().numpy() for i, a in zip(sess.get_inputs(), args, strict=True)}
-        res = [torch.from_numpy(np.asarray(r)).to(self._device) for r in sess.run(None, feeds)]
+        outputs = run_onnx(self._session(args, d is not None), args)
+        res = [torch.from_numpy(np.asarray(r)).to(self._device) for r in outputs]
         depth = self.cfg.depth
         out = {"v": res[0], "reward": res[1], "term_logit": res[2]}
         return out, list(zip(res[3 : 3 + depth], res[3 + depth :], strict=True))
