@@ -24,15 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from worldsim.data.dataset import Dataset  # noqa: E402
 from worldsim.sources.doom import LABEL_KINDS  # noqa: E402
 
-ATTACK = 7  # action id of ``attack`` in the doom schema (version 1)
 MONSTER = LABEL_KINDS.index("Monster")
 
 
 def reward_sources(data: str, window: int = 8) -> dict:
     """Counts of rewarded steps with a monster on screen, after a shot, both; reward values; steps since a shot."""
     ds = Dataset(data)
-    if ds.schema.world != "doom" or ds.schema.names[ATTACK] != "attack":
-        raise SystemExit(f"{data}: not a doom dataset of schema version 1; record one with `worldsim collect doom`")
+    if ds.schema.world != "doom" or "attack" not in ds.schema.names:
+        raise SystemExit(f"{data}: not a doom dataset with an `attack` action; record one with `worldsim collect doom`")
+    attack = ds.schema.names.index("attack")
     out = {"steps": 0, "rewarded": 0, "values": Counter(), "monster_on_screen": 0, "after_a_shot": 0, "both": 0}
     since: list[int] = []
     for e in range(len(ds.episodes)):
@@ -44,7 +44,7 @@ def reward_sources(data: str, window: int = 8) -> dict:
         out["steps"] += len(rewards)
         last_shot = -(10**9)
         for i, r in enumerate(rewards):
-            if actions[i] == ATTACK:
+            if actions[i] == attack:
                 last_shot = i
             if r == 0:
                 continue

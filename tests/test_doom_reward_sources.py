@@ -24,7 +24,9 @@ def test_rewarded_steps_are_split_by_what_the_frames_show(tmp_path, load_script)
     steps = 12
     actions, rewards = np.zeros(steps, np.int16), np.zeros(steps, np.float32)
     labels = np.zeros((steps + 1, 8, 5), np.float32)
-    actions[1] = script.ATTACK
+    from worldsim.data.dataset import Dataset
+
+    actions[1] = Dataset(str(root)).schema.names.index("attack")
     rewards[[2, 5, 11]] = (1.0, 3.0, 4.0)  # a kill 1 step after a shot, one 4 after, one 10 after
     _monster(labels[2])  # the first kill: a monster on screen before it
     _monster(labels[12])  # the last: a monster in the frame after it
