@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("vizdoom")
 
 from worldsim.data.collect import CollectConfig, collect  # noqa: E402
+from worldsim.data.dataset import Dataset  # noqa: E402
 from worldsim.data.shards import Episode, ShardReader, write_shard  # noqa: E402
 
 
@@ -24,8 +25,6 @@ def test_rewarded_steps_are_split_by_what_the_frames_show(tmp_path, load_script)
     steps = 12
     actions, rewards = np.zeros(steps, np.int16), np.zeros(steps, np.float32)
     labels = np.zeros((steps + 1, 8, 5), np.float32)
-    from worldsim.data.dataset import Dataset
-
     actions[1] = Dataset(str(root)).schema.names.index("attack")
     rewards[[2, 5, 11]] = (1.0, 3.0, 4.0)  # a kill 1 step after a shot, one 4 after, one 10 after
     _monster(labels[2])  # the first kill: a monster on screen before it
