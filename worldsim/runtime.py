@@ -29,9 +29,12 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from worldsim.errors import ConfigError, unknown_name
+
+if TYPE_CHECKING:  # torch loads after the OpenMP policy is set (see above)
+    import torch
 
 #: Environment variable that sets the compute threads of every simulator in the process.
 THREADS_ENV = "WORLDSIM_THREADS"
@@ -66,6 +69,11 @@ def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 matrix instructions (AMX-BF16 or AVX512-BF16), where bf16 matmuls beat fp32."""
     info = cpu_info()
     return bool(info.get("amx_bf16") or info.get("avx512_bf16"))
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 matrix products faster than fp32: CUDA, or a CPU with :func:`cpu_has_bf16`."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
 
 
 def generation_bf16(precision: str, device_type: str, num_streams: int) -> bool:

@@ -29,7 +29,7 @@ from worldsim.codec.autoencoder import CodecConfig, FrameCodec
 from worldsim.config import to_dict
 from worldsim.device import resolve_device, synchronize
 from worldsim.model.dynamics import DynamicsTransformer, preset
-from worldsim.runtime import cpu_has_bf16, cpu_info
+from worldsim.runtime import cpu_info, fast_bf16
 from worldsim.sampling.backends import check_backend, make_backend
 from worldsim.sampling.config import SamplingConfig, resolve_sampling
 from worldsim.sampling.open_loop import ReferenceStream
@@ -226,7 +226,7 @@ def _run(cfg: BenchConfig) -> dict[str, Any]:
     rng = np.random.default_rng(cfg.seed)
     info = machine()
     peaks = {"fp32": matmul_peak(torch.float32, device)}
-    if device.type == "cuda" or cpu_has_bf16():
+    if fast_bf16(device):
         peaks["bf16"] = matmul_peak(torch.bfloat16, device)
     flops = {s: frame_flops(world, replace(recipe, steps=s), cfg.seed) for s in cfg.steps}
     rows: list[dict[str, Any]] = []

@@ -47,12 +47,12 @@ from worldsim.errors import CheckpointError, DatasetError
 from worldsim.io import atomic_write_json, remove_stale_temp_files
 from worldsim.metrics import reward_scores, termination_scores
 from worldsim.model.dynamics import DynamicsTransformer
+from worldsim.runtime import fast_bf16
 from worldsim.training.latents import codec_digest, dataset_latents
 from worldsim.training.logger import MetricsLog
 from worldsim.training.loop import cosine_lr, fit
 from worldsim.training.objective import reward_loss
 from worldsim.training.state import TrainState
-from worldsim.training.train import fast_bf16
 from worldsim.training.windows import WindowBatcher, read_window, stack_windows
 from worldsim.world_model import WorldModel
 

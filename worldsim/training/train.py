@@ -38,7 +38,7 @@ from worldsim.device import resolve_device
 from worldsim.errors import CheckpointError, ConfigError, DatasetError
 from worldsim.io import atomic_write_bytes
 from worldsim.model.dynamics import DynamicsConfig, DynamicsTransformer, preset
-from worldsim.runtime import cpu_has_bf16
+from worldsim.runtime import fast_bf16
 from worldsim.sampling.config import SamplingConfig
 from worldsim.training.latents import dataset_latents
 from worldsim.training.logger import MetricsLogger
@@ -115,17 +115,12 @@ def _mfu(run: Run, samples_per_s: float) -> dict[str, float]:
 
 
 def train_bf16(cfg: TrainConfig, device: torch.device) -> bool:
-    """Whether training steps run under bf16 autocast: on CUDA, and on CPUs with bf16 matrix instructions."""
-    return cfg.bf16 and fast_bf16(device)
-
-
-def fast_bf16(device: torch.device) -> bool:
-    """Whether ``device`` runs bf16 matrix products faster than fp32: CUDA, or a CPU with AMX-BF16 or AVX512-BF16.
+    """Whether training steps run under bf16 autocast: on CUDA, and on CPUs with bf16 matrix instructions.
 
     A CarRacing training step at batch 32 on one core (scripts/bench_train_step.py): 1.4-1.9x faster in bf16 on a
     Xeon with AMX, 1.36x on an AMD EPYC (Zen 4) with AVX512-BF16.
     """
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_bf16())
+    return cfg.bf16 and fast_bf16(device)
 
 
 def _should_pause(cfg: TrainConfig, steps_done: int, seconds: float) -> bool:
