@@ -130,3 +130,62 @@ def test_shortcut_loss_trains_teacher_forced_windows(share):
     assert torch.isfinite(out["loss"]) and out["shortcut"] > 0
     out["loss"].backward()
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_locator_answers_on_its_grid_in_training_only():
+    cfg = preset("tiny", latent_channels=4, latent_height=4, latent_width=4, patch_size=2, num_actions=3,
+                 locate_cells=4)  # fmt: skip
+    assert cfg.locate_grid == (8, 8)
+    model = DynamicsTransformer(cfg).train()
+    x, t, a = torch.randn(2, 3, 4, 4, 4), torch.rand(2, 3), torch.zeros(2, 3, dtype=torch.long)
+    assert model(x, t, a)["locate"].shape == (2, 3, 8, 8)
+    forced = model(x, t, a, clean=torch.randn_like(x), t_clean=torch.zeros(2, 3))  # the noisy copy's frames
+    assert forced["locate"].shape == (2, 3, 8, 8) and forced["reward"].shape == (2, 3)
+    assert "locate" not in model.eval()(x, t, a)  # sampling and export never compute it
+    plain = DynamicsTransformer(preset("tiny", num_actions=3)).train()
+    assert "locate" not in plain(torch.randn(1, 2, 8, 8, 8), torch.rand(1, 2), a[:1, :2])
+    with pytest.raises(ValueError, match="locate_cells must be 0 or a multiple of patch_size"):
+        preset("tiny", patch_size=2, locate_cells=3)
+
+
+def test_locate_loss_rewards_the_marked_cell_and_ignores_frames_without_objects():
+    from worldsim.training.objective import locate_loss, pool_boxes
+
+    boxes = torch.zeros(1, 2, 8, 8)
+    boxes[0, 0, 2, 5] = 1  # one object in frame 0; frame 1 shows none
+    assert torch.equal(pool_boxes(boxes, (4, 4))[0, 0].nonzero(), torch.tensor([[1, 2]]))
+    t, mask = torch.ones(1, 2), torch.ones(1, 2, dtype=torch.bool)
+    right, wrong = torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8)
+    right[0, :, 2, 5] = 8.0
+    wrong[0, :, 5, 2] = 8.0
+    assert locate_loss(right, boxes, t, mask) < 0.1 < 5 < locate_loss(wrong, boxes, t, mask)
+    assert locate_loss(wrong, boxes, torch.zeros(1, 2), mask) == 0  # clean frames show the object: no loss
+    assert locate_loss(wrong, torch.zeros_like(boxes), t, mask) == 0
+    with pytest.raises(ConfigError, match="locate_weight"):
+        ObjectiveConfig(locate_weight=-1)
+
+
+def test_locator_learns_where_a_moving_dot_went_from_the_context():
+    # The dot steps one column right each frame: at noise level 1 only the clean frames before can say where it is.
+    torch.manual_seed(0)
+    cfg = preset("tiny", latent_channels=4, latent_height=2, latent_width=6, num_actions=3, locate_cells=1)
+    model = DynamicsTransformer(cfg)
+    x0, boxes = torch.zeros(6, 4, 4, 2, 6), torch.zeros(6, 4, 2, 6)
+    for b in range(6):  # each window starts the dot elsewhere
+        for f in range(4):
+            x0[b, f, :, b % 2, (b // 2 + f) % 6] = 2.0
+            boxes[b, f, b % 2, (b // 2 + f) % 6] = 1
+    acts, zeros = torch.zeros(6, 4, dtype=torch.long), torch.zeros(6, 4)
+    args = (model, x0, acts, zeros, zeros, torch.ones(6, 4, dtype=torch.bool))
+    obj = ObjectiveConfig(teacher_forcing=1.0, locate_weight=1.0)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for step in range(160):
+        out = flow_matching_loss(*args, obj, torch.Generator().manual_seed(step), boxes=boxes)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    model.train()
+    with torch.no_grad():  # frames 1-3 from pure noise, each against the clean frames before it
+        logits = model(torch.randn_like(x0), torch.ones(6, 4), acts, clean=x0, t_clean=torch.zeros(6, 4))["locate"]
+    found = logits[:, 1:].flatten(2).argmax(-1) == boxes[:, 1:].flatten(2).argmax(-1)
+    assert found.float().mean() > 0.9
