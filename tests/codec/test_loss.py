@@ -220,21 +220,5 @@ def test_codec_trains_with_the_labels_of_a_doom_dataset(tmp_path):
     ep = ds.split("train")[0]
     window = read_window(ds, latents, ep, 0, 4, len(ds.schema))
     assert np.array_equal(window[5], latent_boxes(episode.labels[:4], (64, 64), (8, 8)))  # the dynamics' label mask
-    fine = read_window(ds, latents, ep, 0, 4, len(ds.schema), grid=(32, 32))[5]  # the locator's grid
-    assert np.array_equal(fine, latent_boxes(episode.labels[:4], (64, 64), (32, 32)))
-    assert np.array_equal(fine.reshape(4, 8, 4, 8, 4).max(axis=(2, 4)), window[5])  # pooled: the latent mask
     cfg = tiny_train(data, tmp_path / "codec", steps=3, eval_every=3, label_weight=20.0)
     assert train_codec(cfg, progress=False)["step"] == 3
-    # The dynamics: a world trained without a locator grows one and trains it on the labels.
-    from worldsim.training.objective import ObjectiveConfig
-    from worldsim.training.train import TrainConfig, train
-
-    run = dict(data=str(data), codec=str(tmp_path / "codec" / "codec.safetensors"), model="tiny", window=4,
-               batch_size=4, steps=2, warmup=1, log_every=1, eval_every=0, sample_every=0, device="cpu")  # fmt: skip
-    train(TrainConfig(out=str(tmp_path / "plain"), **run), progress=False)
-    plain = str(tmp_path / "plain" / "world.safetensors")
-    grow = {"init_from": plain, "model_overrides": {"locate_cells": 2}}
-    located = TrainConfig(out=str(tmp_path / "located"), **{**run, "codec": ""}, **grow,
-                          objective=ObjectiveConfig(locate_weight=1.0))  # fmt: skip
-    train(located, progress=False)
-    assert ",train/locate," in (tmp_path / "located" / "metrics.csv").read_text()

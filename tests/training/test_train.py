@@ -128,14 +128,6 @@ def test_label_weights_without_labels_are_refused(toy, tmp_path):
         train(_cfg(toy, tmp_path / "run", objective=ObjectiveConfig(label_weight=20.0)), progress=False)
 
 
-def test_locate_weight_needs_a_locator_and_labels(toy, tmp_path):
-    from worldsim.training.objective import ObjectiveConfig
-
-    obj = ObjectiveConfig(locate_weight=1.0)
-    with pytest.raises(ConfigError, match=r"locate_weight needs a locator .* has none\)"):
-        train(_cfg(toy, tmp_path / "run", objective=obj, model_overrides={"locate_cells": 2}), progress=False)
-
-
 def test_codec_for_another_resolution_is_refused(toy, tmp_path):
     from dataclasses import replace
 

@@ -29,9 +29,6 @@ class DynamicsConfig:
             (two-hot targets, cross-entropy; DreamerV3's reward head) and reports its mean. A sparse event (a
             brick, a kill, a tile) then moves probability mass instead of being averaged into a small constant.
         reward_limit: Largest reward magnitude the distribution can express (the training data's largest).
-        locate_cells: 0: no locator. N: a training-only head asks each token of a frame being denoised where, on an
-            N x N grid of its pixels, the dataset's labelled objects are (``objective.locate_weight``): a loss that
-            says where the ball went, not only that a latent is wrong. Sampling never reads it.
     """
 
     latent_channels: int = 8
@@ -48,7 +45,6 @@ class DynamicsConfig:
     shortcut: bool = False
     reward_bins: int = 0
     reward_limit: float = 1.0
-    locate_cells: int = 0
 
     def __post_init__(self) -> None:
         if self.dim % self.heads:
@@ -65,10 +61,6 @@ class DynamicsConfig:
             raise ValueError(f"reward_bins must be 0 or odd and >= 3 (so 0 is one of them), got {self.reward_bins}")
         if not self.reward_limit > 0:
             raise ValueError(f"reward_limit must be > 0, got {self.reward_limit}")
-        if self.locate_cells < 0 or self.locate_cells % self.patch_size:
-            raise ValueError(
-                f"locate_cells must be 0 or a multiple of patch_size {self.patch_size}, got {self.locate_cells}"
-            )
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -79,11 +71,6 @@ class DynamicsConfig:
     def tokens_per_frame(self) -> int:
         """Tokens of one frame."""
         return self.grid[0] * self.grid[1]
-
-    @property
-    def locate_grid(self) -> tuple[int, int]:
-        """Cells ``(rows, cols)`` of a frame the locator answers on (``locate_cells`` per token side)."""
-        return self.grid[0] * self.locate_cells, self.grid[1] * self.locate_cells
 
     @property
     def context_len(self) -> int:

@@ -212,8 +212,6 @@ class DynamicsTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.final = FinalLayer(cfg)
         self.heads = RewardHead(cfg)
-        k = cfg.locate_cells
-        self.locator = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, k * k)) if k else None
         self.head_dim = cfg.dim // cfg.heads
         self._init_weights()
 
@@ -290,9 +288,7 @@ class DynamicsTransformer(nn.Module):
         clean: torch.Tensor | None = None,
         t_clean: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Full-window forward: ``v`` ``(B, F, C, h, w)``, ``reward`` and ``term_logit`` ``(B, F)``.
-
-        In training, a model with a locator also returns its logits ``locate`` (:meth:`locate`).
+        """Full-window forward. Returns ``v`` ``(B, F, C, h, w)``, ``reward`` and ``term_logit`` ``(B, F)``.
 
         ``d`` ``(B, F)`` is the step size of a shortcut model (ignored otherwise; ``None`` = 0, the flow).
         With ``clean`` (the same window at levels ``t_clean``), teacher-forced: frame ``i`` of ``x`` is denoised
@@ -311,8 +307,7 @@ class DynamicsTransformer(nn.Module):
         xs, ts, acts = torch.cat([clean, x], 1), torch.cat([t_clean, t], 1), torch.cat([actions, actions], 1)
         mask = self.teacher_forced_mask(f, x.device)
         out, _ = self._run(xs, ts, acts, d2, torch.cat([cos, cos]), torch.cat([sin, sin]), mask)
-        # The frames being denoised are the noisy copy; the heads read the clean one, as the commit pass does.
-        return {k: v[:, f:] if k in ("v", "locate") else v[:, :f] for k, v in out.items()}
+        return {"v": out["v"][:, f:], **{k: v[:, :f] for k, v in out.items() if k != "v"}}
 
     def forward_cached(
         self,
@@ -381,17 +376,7 @@ class DynamicsTransformer(nn.Module):
         for i, block in enumerate(self.blocks):
             h, kv = block(h, c, cos, sin, mask, past=None if past is None else past[i])
             new_kv.append(kv)
-        out = {"v": self.unpatchify(self.final(h, c)), **self.heads(h, c)}
-        if self.locator is not None and self.training:  # a training signal only: sampling and export never pay for it
-            out["locate"] = self.locate(h)
-        return out, new_kv
-
-    def locate(self, h: torch.Tensor) -> torch.Tensor:
-        """Locator logits ``(B, F, rows, cols)`` on :attr:`DynamicsConfig.locate_grid` from tokens ``(B, F, N, D)``."""
-        b, f = h.shape[:2]
-        (gh, gw), k = self.cfg.grid, self.cfg.locate_cells
-        cells = self.locator(h).view(b, f, gh, gw, k, k).permute(0, 1, 2, 4, 3, 5)  # (B, F, gh, k, gw, k)
-        return cells.reshape(b, f, gh * k, gw * k)
+        return {"v": self.unpatchify(self.final(h, c)), **self.heads(h, c)}, new_kv
 
     @property
     def cache_dtype(self) -> torch.dtype:

@@ -46,10 +46,6 @@ class ObjectiveConfig:
             clean (context-noised) copies of the frames before it, the layout of every frame the sampler makes.
             Under diffusion forcing alone a noisy frame comes before most targets, so few of them see the motion
             between two clean frames (a ball's velocity). Costs about twice the compute per window (0 = off).
-        locate_weight: Weight of the locator's loss (needs a model with ``locate_cells`` and a labelled dataset;
-            0 = off): cross-entropy between where the locator puts a frame's labelled objects and where they are,
-            weighted by the frame's noise level, since only at high noise must the context say where they went.
-            A latent's squared error is as large for a ball one pixel off as ten; this loss is not.
     """
 
     logit_mean: float = 0.0
@@ -66,11 +62,8 @@ class ObjectiveConfig:
     motion_threshold: float = 0.5
     label_weight: float = 1.0
     teacher_forcing: float = 0.0
-    locate_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.locate_weight < 0:
-            raise ConfigError(f"objective.locate_weight must be >= 0 (0 = off), got {self.locate_weight}")
         if not 0 <= self.teacher_forcing <= 1:
             raise ConfigError(f"objective.teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
         if self.motion_weight < 1:
@@ -103,32 +96,8 @@ def latent_weights(x0: torch.Tensor, cfg: ObjectiveConfig, boxes: torch.Tensor |
     w = latent_motion_weights(x0, cfg)
     if boxes is None or cfg.label_weight == 1:
         return w
-    labelled = 1 + (cfg.label_weight - 1) * pool_boxes(boxes.to(x0.device).float(), x0.shape[-2:])
+    labelled = 1 + (cfg.label_weight - 1) * boxes.to(x0.device).float()
     return labelled if w is None else w * labelled
-
-
-def pool_boxes(boxes: torch.Tensor, grid: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """Box masks ``(B, F, R, C)`` on a coarser ``grid``: a cell is marked when any finer cell in it is."""
-    b, f, r, c = boxes.shape
-    h, w = grid
-    if (r, c) == (h, w):
-        return boxes
-    if r % h or c % w:
-        raise ValueError(f"box masks of {r}x{c} cells do not pool onto a {h}x{w} grid")
-    return boxes.view(b, f, h, r // h, w, c // w).amax(dim=(3, 5))
-
-
-def locate_loss(logits: torch.Tensor, boxes: torch.Tensor, t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the locator's logits ``(B, F, R, C)`` against the cells the labelled boxes cover.
-
-    The target of a frame spreads evenly over its marked cells (``boxes``, pooled onto the logits' grid); frames with
-    no labelled object, or off ``mask`` ``(B, F)``, carry no loss; the rest weigh their noise level ``t``.
-    """
-    target = pool_boxes(boxes.to(logits.device).float(), logits.shape[-2:]).flatten(2)
-    count = target.sum(-1)
-    ce = -(target / count.clamp(min=1)[..., None] * F.log_softmax(logits.float().flatten(2), dim=-1)).sum(-1)
-    w = t * mask * (count > 0)
-    return (w * ce).sum() / w.sum().clamp(min=1e-6)
 
 
 def frame_errors(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -210,11 +179,10 @@ def flow_matching_loss(
         has_action: ``(B, F)`` True where the frame was produced by a recorded step (heads are trained there).
         cfg: Objective settings.
         generator: Source of all randomness (for reproducible training).
-        boxes: ``(B, F, R, C)`` cells of labelled objects (the latent grid or a multiple of it), weighed
-            ``cfg.label_weight`` and located by the locator (or None).
+        boxes: ``(B, F, h, w)`` latent positions of labelled objects, weighed ``cfg.label_weight`` (or None).
 
     Returns:
-        ``loss`` (total) and its parts ``fm``, ``reward``, ``term`` (and ``locate`` with the locator).
+        ``loss`` (total) and its parts ``fm``, ``reward``, ``term``.
     """
     b, f = x0.shape[:2]
     dev = x0.device
@@ -247,12 +215,7 @@ def flow_matching_loss(
     )
     term = (head_w * term_bce).sum() / head_w.sum().clamp(min=1e-6)
     loss = fm + cfg.reward_weight * reward + cfg.term_weight * term
-    parts = {"fm": fm.detach(), "reward": reward.detach(), "term": term.detach()}
-    if cfg.locate_weight and "locate" in out and boxes is not None:
-        locate = locate_loss(out["locate"], boxes, t, loss_mask)
-        loss = loss + cfg.locate_weight * locate
-        parts["locate"] = locate.detach()
-    return {"loss": loss, **parts}
+    return {"loss": loss, "fm": fm.detach(), "reward": reward.detach(), "term": term.detach()}
 
 
 def shortcut_targets(

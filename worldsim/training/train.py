@@ -149,7 +149,7 @@ def _train_step(run: Run, step: int) -> dict[str, torch.Tensor]:
     run.opt.step()
     _update_ema(run.ema, unwrap(run.model), cfg.ema)
     run.step = step + 1
-    keys = ("loss", "fm", "reward", "term", "shortcut", "locate")
+    keys = ("loss", "fm", "reward", "term", "shortcut")
     return {**{k: out[k].detach() for k in keys if k in out}, "grad_norm": grad_norm}
 
 
@@ -210,18 +210,10 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int, progress: bool = True) 
     length = cfg.window or mcfg.context_frames
     if length > mcfg.context_frames:
         raise ConfigError(f"window={length} exceeds the model's context_frames={mcfg.context_frames}")
-    locate = cfg.objective.locate_weight > 0
-    if locate and not (mcfg.locate_cells and ds.has_labels):
-        raise ConfigError(
-            f"objective.locate_weight needs a locator (model_overrides: {{locate_cells: N}}) and a dataset with "
-            f"per-frame labels ({ds.root} {'has' if ds.has_labels else 'has none'}); set both or drop locate_weight"
-        )
-    # Box masks on the locator's grid when it trains (the label weights pool them onto the latent grid).
-    boxes = {"boxes": cfg.objective.label_weight != 1 or locate, "box_grid": mcfg.locate_grid if locate else None}
     run = Run(
         cfg, out, device, ds, codec, model, ema, opt,
-        WindowBatcher(ds, latents, length, mcfg.null_action, "train", **boxes),
-        WindowBatcher(ds, latents, length, mcfg.null_action, "val", **boxes),
+        WindowBatcher(ds, latents, length, mcfg.null_action, "train", boxes=cfg.objective.label_weight != 1),
+        WindowBatcher(ds, latents, length, mcfg.null_action, "val", boxes=cfg.objective.label_weight != 1),
         rank=rank, world_size=world_size,
     )  # fmt: skip
     if teacher is not None:
@@ -242,7 +234,7 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int, progress: bool = True) 
 
 
 def _init_from_teacher(model: DynamicsTransformer, teacher: DynamicsTransformer, path: str) -> None:
-    """Copy the teacher's weights; only the step-size embedding, extra blocks and a locator may be new.
+    """Copy the teacher's weights; only the step-size embedding and extra blocks may be new.
 
     Both start zero-gated (DiT's adaLN-zero), so a student that gains step-size conditioning, or a model grown
     deeper than its teacher (``model_overrides: {depth: N}``), starts out computing exactly what the teacher did.
@@ -260,7 +252,7 @@ def _init_from_teacher(model: DynamicsTransformer, teacher: DynamicsTransformer,
             f"{path}: its weights have other shapes than the model asked for; from a trained world only depth "
             "may change (model_overrides: {depth: N})"
         ) from None
-    bad = [k for k in missing if not k.startswith(("cond.d_mlp.", "locator.", *grown))] + list(unexpected)
+    bad = [k for k in missing if not k.startswith(("cond.d_mlp.", *grown))] + list(unexpected)
     if bad:
         raise CheckpointError(f"{path}: teacher weights do not fit the student ({bad[:3]})")
 

@@ -26,7 +26,7 @@ class Batch:
     rewards: torch.Tensor  # (B, F) float32
     terminated: torch.Tensor  # (B, F) float32
     has_action: torch.Tensor  # (B, F) float32
-    boxes: torch.Tensor  # (B, F, rows, cols) float32: 1 where a cell touches a labelled box (0 without labels)
+    boxes: torch.Tensor  # (B, F, h, w) float32: 1 where a latent position touches a labelled box (0 without labels)
 
     def to(self, device: torch.device) -> Batch:
         """Move every tensor to ``device``."""
@@ -41,7 +41,7 @@ class WindowBatcher:
     """Samples windows of ``length`` frames from one split, uniformly over valid start positions.
 
     ``boxes=False`` leaves the windows' label masks empty (:func:`read_window`): only a loss that weighs labels
-    reads them. ``box_grid`` is the grid the masks are drawn on (default: the latent grid).
+    reads them.
     """
 
     def __init__(
@@ -52,10 +52,8 @@ class WindowBatcher:
         null_action: int,
         split: Literal["train", "val"] = "train",
         boxes: bool = True,
-        box_grid: tuple[int, int] | None = None,
     ) -> None:
         self.ds, self.latents, self.length, self.null, self.boxes = ds, latents, length, null_action, boxes
-        self.box_grid = box_grid
         self.episodes = [i for i in ds.split(split) if ds.episodes[i].num_steps + 1 >= length]
         if not self.episodes:
             raise DatasetError(f"{ds.root}: no {split} episode has {length} frames; use a shorter window")
@@ -65,7 +63,7 @@ class WindowBatcher:
 
     def window(self, episode: int, start: int) -> tuple[np.ndarray, ...]:
         """Arrays of one window: latents, actions, rewards, terminated, has_action, boxes."""
-        return read_window(self.ds, self.latents, episode, start, self.length, self.null, self.boxes, self.box_grid)
+        return read_window(self.ds, self.latents, episode, start, self.length, self.null, self.boxes)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
         """``batch_size`` random windows."""
@@ -99,14 +97,12 @@ def read_window(
     length: int,
     null_action: int,
     boxes: bool = True,
-    grid: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Frames ``start .. start + length - 1`` of ``episode``: latents, actions, rewards, terminated, has_action, boxes.
 
     Frame ``f`` is paired with the step that produced it; frame 0 of an episode has none (null action, 0 reward).
-    ``boxes`` ``(F, rows, cols)`` marks the cells of ``grid`` (default: the latent grid) that touch a box of the
-    dataset's labels (zeros when the dataset records none, or with ``boxes=False``: a loss that does not weigh labels
-    need not draw them).
+    ``boxes`` ``(F, h, w)`` marks the latent positions that touch a box of the dataset's labels (zeros when the
+    dataset records none, or with ``boxes=False``: a loss that does not weigh labels need not draw them).
     """
     ref = ds.episodes[episode]
     shard = ds.shards[ref.shard]
@@ -118,16 +114,15 @@ def read_window(
     a = np.where(has, np.asarray(shard.arrays["actions"][idx]), null_action)
     r = np.where(has, np.asarray(shard.arrays["rewards"][idx]), 0.0)
     d = np.where(has, np.asarray(shard.arrays["terminated"][idx]), 0)
-    grid = grid or tuple(z.shape[-2:])
-    marks = np.zeros((length, *grid), np.float32)
+    marks = np.zeros((length, *z.shape[-2:]), np.float32)
     if boxes and "labels" in shard.arrays:
         rows = np.asarray(shard.arrays["labels"][f0 + start : f0 + start + length])
-        marks = latent_boxes(rows, ds.resolution, grid)
+        marks = latent_boxes(rows, ds.resolution, z.shape[-2:])
     return z, a, r, d, has, marks
 
 
 def latent_boxes(labels: np.ndarray, resolution: tuple[int, int], grid: tuple[int, ...]) -> np.ndarray:
-    """``(F, h, w)`` float: 1 where the pixels of a cell of ``grid`` touch a labelled box of its frame, else 0."""
+    """``(F, h, w)`` float: 1 where a latent position's pixels touch a labelled box of its frame, else 0."""
     from worldsim.codec.loss import label_mask
 
     (height, width), (h, w) = resolution, grid
