@@ -40,3 +40,33 @@ def test_the_highway_suite_is_six_frame_only_policies():
     for name, params in policies.values():
         assert name in ("constant", "random")  # the scripted driver reads the simulator, not frames
         make_policy(name, "highway", **params)
+
+
+def test_the_breakout_suite_reads_frames_and_spans_the_game():
+    """Every Breakout policy of the suite plays from frames alone, and in the real game they are clearly ordered."""
+    pytest.importorskip("ale_py")
+    from worldsim.eval.rank import suite
+    from worldsim.policies.base import make_policy
+    from worldsim.sources import make_world
+
+    policies = suite("breakout")
+    assert len(policies) >= 6
+    world = make_world("breakout", height=64, width=64)
+    scores = {}
+    for label in ("pilot", "pilot, noise 0.2", "noop"):
+        name, params = policies[label]
+        policy = make_policy(name, "breakout", **params)
+        assert name != "pilot" or not policy.privileged  # the model has no RAM: the pilot sees only the picture
+        frame, total = world.reset(seed=23), 0.0
+        policy.reset(world, np.random.default_rng(23))
+        for _ in range(400):
+            step = world.step(int(policy.act(frame)))
+            total += step.reward
+            if step.terminated or step.truncated:
+                break
+            frame = step.frame
+        scores[label] = total
+    world.close()
+    # From pixels alone the pilot launches and returns the ball (a noop player never launches it).
+    assert scores["pilot"] >= 10 > scores["noop"] == 0
+    assert scores["pilot"] > scores["pilot, noise 0.2"]

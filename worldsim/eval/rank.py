@@ -43,6 +43,16 @@ SUITES: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
         "random": ("random", {}),
         "coast": ("constant", {"action": "noop"}),
     },
+    # The frame-reading pilot, sloppier copies of it, and players that leave the ball to itself.
+    "breakout": {
+        "pilot": ("pilot", {}),
+        "pilot, noise 0.05": ("pilot", {"noise": 0.05}),
+        "pilot, noise 0.2": ("pilot", {"noise": 0.2}),
+        "pilot, aims 6 px off": ("pilot", {"offset": 6.0}),
+        "random": ("random", {}),
+        "fire, paddle still": ("constant", {"action": "fire"}),
+        "noop": ("constant", {"action": "noop"}),
+    },
     # No frame-only highway driver yet: held meta-actions and random ones, whose speed and crash rates differ.
     "highway": {
         "faster": ("constant", {"action": "faster"}),

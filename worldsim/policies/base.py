@@ -59,7 +59,10 @@ POLICIES: dict[str, dict[str, str]] = {
         "toy": "worldsim.policies.toy_seeker:ToySeeker",
         "breakout": "worldsim.policies.breakout_tracker:BreakoutTracker",
     },
-    "pilot": {"carracing": "worldsim.policies.carracing_pilot:CarRacingPilot"},
+    "pilot": {
+        "carracing": "worldsim.policies.carracing_pilot:CarRacingPilot",
+        "breakout": "worldsim.policies.breakout_pilot:BreakoutPilot",
+    },
 }
 # Counterfactual data: the scripted policy with held deviating actions (every world that has a scripted policy).
 POLICIES["deviate"] = {world: "worldsim.policies.deviating:DeviatingPolicy" for world in POLICIES["scripted"]}
