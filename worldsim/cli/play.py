@@ -18,6 +18,7 @@ EPILOG = """examples:
   worldsim play runs/carracing/world.safetensors --steps 2 --speculative 2
   worldsim play --side-by-side                     the real simulator beside it, driven by the same keys
   worldsim play --policy pilot                     watch the pilot drive from the generated frames (CarRacing)
+  worldsim play breakout --policy pilot            watch the Breakout pilot play from the generated frames
   worldsim play --policy scripted                  watch the scripted driver (it steers the real simulator)
   worldsim play --policy runs/agent/model/agent.safetensors   watch a trained agent (scripts/train_agent.py)
   worldsim play --replay data/carracing:3          replay episode 3 of a dataset next to the recording

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="policy-ranking validity: policies scored in the model and in the real simulator from the same starts",
         description=(
             "Drive a suite of policies of clearly different quality (CarRacing: the pilot at several speeds and\n"
-            "noise levels, a brake-happy pilot, always gas, random, coasting) closed loop from the same fresh\n"
+            "noise levels, a brake-happy pilot, always gas, random, coasting; Breakout: the frame-reading pilot,\n"
+            "sloppier copies of it, random, fire with a still paddle, noop) closed loop from the same fresh\n"
             "start states in the model and in the real simulator. Prints each policy's mean return in both and\n"
             "its off-road share (from the probes), Spearman's rho and Kendall's tau between the rankings with\n"
             "bootstrap intervals over the starts. Writes OUT/rank.json and OUT/rank.png (scatter)."
@@ -25,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=(
             "examples:\n"
             "  worldsim rank carracing --starts 8 --horizon 150 --out out/rank\n"
-            "  worldsim rank runs/carracing-cf/world.safetensors --seed 40000 --out out/rank-cf"
+            "  worldsim rank runs/carracing-cf/world.safetensors --seed 40000 --out out/rank-cf\n"
+            "  worldsim rank breakout --starts 8 --seed 41000 --out out/rank-breakout"
         ),
         formatter_class=HelpFormatter,
     )

@@ -4,11 +4,11 @@ A controller sees a :class:`ControlInput` (the generated frame, the real simulat
 beside the learned world, and the action the held keys resolve to) and answers an action id, or None when
 it has nothing left to play (a replay that ran out).
 
-Policies from :mod:`worldsim.policies` that act on the frame alone (``random``, CarRacing's ``pilot``) act in the
-learned world directly. The scripted ones (``scripted``) steer by reading the real simulator's internal state
-(track, car body, RAM), so in play they drive the real simulator shown side by side, and the learned world
-follows the same actions. Agent files (``agent.safetensors`` from ``scripts/train_agent.py``; never unpickled)
-act on generated frames.
+Policies from :mod:`worldsim.policies` that act on the frame alone (``random``, CarRacing's and Breakout's
+``pilot``) act in the learned world directly. The scripted ones (``scripted``) steer by reading the real
+simulator's internal state (track, car body, RAM), so in play they drive the real simulator shown side by side,
+and the learned world follows the same actions. Agent files (``agent.safetensors`` from
+``scripts/train_agent.py``; never unpickled) act on generated frames.
 """
 
 from __future__ import annotations
