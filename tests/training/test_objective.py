@@ -88,6 +88,27 @@ def test_label_weights_weigh_the_latent_positions_of_labelled_objects():
         ObjectiveConfig(label_weight=0.5)
 
 
+def test_context_label_weights_do_not_depend_on_what_the_frame_holds():
+    """label_from=context: a frame is weighted by the boxes of the frame before, widened one position each way."""
+    from worldsim.training.objective import latent_weights
+
+    boxes = torch.zeros(1, 3, 8, 8)
+    boxes[0, 0, 4, 4] = 1  # a ball at frame 0
+    boxes[0, 1, 4, 5] = 1  # returned at frame 1 (moved one position); frame 2: lost
+    cfg = ObjectiveConfig(label_weight=20.0, label_from="context")
+    w = latent_weights(torch.zeros(1, 3, 4, 8, 8), cfg, boxes)
+    assert (w[0, 0] == 1).all()  # nothing before the first frame
+    assert (w[0, 1, 3:6, 3:6] == 20).all() and w[0, 1].sum() == 9 * 20 + 55  # around frame 0's ball
+    assert (w[0, 2, 3:6, 4:7] == 20).all() and w[0, 2, 4, 3] == 1  # the ball lost weighs as the ball kept
+    lost = boxes.clone()
+    lost[0, 1] = 0  # whatever frame 1 holds, frame 1 weighs the same
+    assert torch.equal(latent_weights(torch.zeros(1, 3, 4, 8, 8), cfg, lost)[:, 1], w[:, 1])
+    target = latent_weights(torch.zeros(1, 3, 4, 8, 8), ObjectiveConfig(label_weight=20.0), boxes)
+    assert (target[0, 2] == 1).all()  # the default weighs a frame by its own boxes: a lost ball is not weighted
+    with pytest.raises(ConfigError, match="label_from"):
+        ObjectiveConfig(label_from="next")
+
+
 def test_teacher_forced_objective_trains_a_moving_dot():
     # A dot steps one position right each frame: predictable only from the clean frames before.
     torch.manual_seed(0)

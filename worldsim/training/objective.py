@@ -42,6 +42,12 @@ class ObjectiveConfig:
         label_weight: Loss weight of latent positions that touch a box of the dataset's labels (Doom's monsters;
             1 = off). A monster is a few positions of a room the camera sweeps: under a plain mean the model lets
             it dissolve into the walls.
+        label_from: Which frame's boxes weigh a frame's positions. ``target``: its own. The weight then depends on
+            what the frame turns out to hold, and a weighted regression leans toward the outcomes that weigh more:
+            where a ball may be lost or returned, the model draws it (a ghost ball that never leaves), and where a
+            brick may break, it turns the score digits. ``context``: the boxes of the frame before, widened by one
+            position each way (as far as an object moves in a frame), so a position weighs the same whatever the
+            frame holds; an object that appears from nowhere (a served ball) is not weighted.
         teacher_forcing: Share of each batch's windows trained teacher-forced: every frame is denoised against
             clean (context-noised) copies of the frames before it, the layout of every frame the sampler makes.
             Under diffusion forcing alone a noisy frame comes before most targets, so few of them see the motion
@@ -61,6 +67,7 @@ class ObjectiveConfig:
     motion_weight: float = 1.0
     motion_threshold: float = 0.5
     label_weight: float = 1.0
+    label_from: str = "target"
     teacher_forcing: float = 0.0
 
     def __post_init__(self) -> None:
@@ -70,6 +77,8 @@ class ObjectiveConfig:
             raise ConfigError(f"objective.motion_weight must be >= 1 (1 = off), got {self.motion_weight}")
         if self.label_weight < 1:
             raise ConfigError(f"objective.label_weight must be >= 1 (1 = off), got {self.label_weight}")
+        if self.label_from not in ("target", "context"):
+            raise ConfigError(f"objective.label_from must be 'target' or 'context', got {self.label_from!r}")
         if self.motion_threshold <= 0:
             raise ConfigError(f"objective.motion_threshold must be > 0, got {self.motion_threshold}")
 
@@ -96,7 +105,11 @@ def latent_weights(x0: torch.Tensor, cfg: ObjectiveConfig, boxes: torch.Tensor |
     w = latent_motion_weights(x0, cfg)
     if boxes is None or cfg.label_weight == 1:
         return w
-    labelled = 1 + (cfg.label_weight - 1) * boxes.to(x0.device).float()
+    boxes = boxes.to(x0.device).float()
+    if cfg.label_from == "context":
+        before = torch.cat([torch.zeros_like(boxes[:, :1]), boxes[:, :-1]], dim=1)
+        boxes = F.max_pool2d(before.flatten(0, 1)[:, None], 3, stride=1, padding=1)[:, 0].view_as(boxes)
+    labelled = 1 + (cfg.label_weight - 1) * boxes
     return labelled if w is None else w * labelled
 
 
