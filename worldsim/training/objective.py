@@ -43,11 +43,12 @@ class ObjectiveConfig:
             1 = off). A monster is a few positions of a room the camera sweeps: under a plain mean the model lets
             it dissolve into the walls.
         label_from: Which frame's boxes weigh a frame's positions. ``target``: its own. The weight then depends on
-            what the frame turns out to hold, and a weighted regression leans toward the outcomes that weigh more:
-            where a ball may be lost or returned, the model draws it (a ghost ball that never leaves), and where a
-            brick may break, it turns the score digits. ``context``: the boxes of the frame before, widened by one
-            position each way (as far as an object moves in a frame), so a position weighs the same whatever the
-            frame holds; an object that appears from nowhere (a served ball) is not weighted.
+            what the frame turns out to hold, and a weighted regression leans toward the outcomes that weigh more
+            (where a ball may be lost or returned, toward drawing it). ``context``: the boxes of the frame before,
+            widened by one position each way (as far as an object moves in a frame), so a position weighs the same
+            whatever the frame holds; an object that appears from nowhere (a served ball) is not weighted. One A/B
+            on Breakout (docs/model.md): a still paddle's lost ball drawn in 51% of late frames against 73%, but
+            not the real 5%; experimental, off by default.
         teacher_forcing: Share of each batch's windows trained teacher-forced: every frame is denoised against
             clean (context-noised) copies of the frames before it, the layout of every frame the sampler makes.
             Under diffusion forcing alone a noisy frame comes before most targets, so few of them see the motion
