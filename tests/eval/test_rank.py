@@ -70,3 +70,15 @@ def test_the_breakout_suite_reads_frames_and_spans_the_game():
     # From pixels alone the pilot launches and returns the ball (a noop player never launches it).
     assert scores["pilot"] >= 10 > scores["noop"] == 0
     assert scores["pilot"] > scores["pilot, noise 0.2"]
+
+
+def test_policy_sheet_plays_one_suite_policy_in_both_and_writes_a_sheet(tiny_world, tmp_path, load_script):
+    out = tmp_path / "noop.png"
+    argv = [str(tiny_world / "world.safetensors"), "noop", "--starts", "2", "--seed", "70", "--horizon", "12"]
+    report = load_script("policy_sheet").main([*argv, "--out", str(out)])
+    assert report["start_seeds"] == [70, 71] and len(report["model_return"]) == 2
+    assert out.stat().st_size > 100 and (tmp_path / "noop.json").is_file()
+    from worldsim.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not in toy's rank suite"):
+        load_script("policy_sheet").main([*argv[:1], "pilot", "--out", str(out)])
