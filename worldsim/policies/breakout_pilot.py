@@ -11,10 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from worldsim.policies.base import Policy
+from worldsim.policies.breakout_tracker import landing_x, paddle_action
 from worldsim.probes import breakout as probe
 from worldsim.sources.base import World
 
-NOOP, FIRE, RIGHT, LEFT = range(4)
+NOOP, FIRE = 0, 1
 # 64x64 probe pixels: the rows the ball meets the paddle at, and the side walls it bounces off.
 _PADDLE_Y, _WALL_LO, _WALL_HI = 57.0, 2.0, 62.0
 
@@ -60,19 +61,8 @@ class BreakoutPilot(Policy):
         prev, self.prev = self.prev, None
         if not ball["present"]:
             return FIRE
-        y, x = float(ball["y"]), float(ball["x"])
-        self.prev = (y, x)
-        target = x
-        if prev is not None and y > prev[0]:  # falling: extrapolate to the paddle row, folding at the side walls
-            target = _reflect(x + (x - prev[1]) * (_PADDLE_Y - y) / (y - prev[0]))
-        d = target + self.offset - (paddle + self.lead * (paddle - last if last is not None else 0.0))
-        if abs(d) <= self.deadzone:
-            return NOOP
-        return RIGHT if d > 0 else LEFT
-
-
-def _reflect(x: float) -> float:
-    """Fold a straight-line column into the playfield, as the side walls bounce the ball."""
-    span = _WALL_HI - _WALL_LO
-    x = (x - _WALL_LO) % (2 * span)
-    return _WALL_LO + (x if x <= span else 2 * span - x)
+        x, y = float(ball["x"]), float(ball["y"])
+        self.prev = (x, y)
+        target = landing_x(x, y, prev, _PADDLE_Y, (_WALL_LO, _WALL_HI))
+        moving = paddle - last if last is not None else 0.0
+        return paddle_action(target + self.offset - (paddle + self.lead * moving), self.deadzone)

@@ -69,19 +69,30 @@ class BreakoutTracker(Policy):
         if by == 0:
             self.prev = None  # the next ball starts fresh: no velocity from the lost one
             return _FIRE
-        target = float(bx)
-        if prev is not None and prev[1] != 0:
-            vx, vy = bx - prev[0], by - prev[1]
-            if vy > 0:  # falling: extrapolate to the paddle, reflecting off the side walls
-                target = _reflect(bx + vx * (_PADDLE_Y - by) / vy)
-        d = target - _CENTRE + self.offset - (px + self.lead * pv)
-        if abs(d) <= self.deadzone:
-            return _NOOP
-        return _RIGHT if d > 0 else _LEFT
+        seen = prev if prev is not None and prev[1] != 0 else None
+        target = landing_x(bx, by, seen, _PADDLE_Y, (_WALL_LO, _WALL_HI))
+        return paddle_action(target - _CENTRE + self.offset - (px + self.lead * pv), self.deadzone)
 
 
-def _reflect(x: float) -> float:
-    """Fold a straight-line x into the playfield, as the side walls bounce the ball."""
-    span = _WALL_HI - _WALL_LO
-    x = (x - _WALL_LO) % (2 * span)
-    return _WALL_LO + (x if x <= span else 2 * span - x)
+def landing_x(
+    x: float, y: float, prev: tuple[float, float] | None, paddle_y: float, walls: tuple[float, float]
+) -> float:
+    """Where a ball at ``(x, y)``, seen at ``prev`` one step before, meets the paddle row ``paddle_y``.
+
+    A falling ball goes on in a straight line, folded into the playfield at the side walls ``(lo, hi)``; a rising
+    ball, or one without a previous position, is aimed at where it is. Any units (RAM or pixels), the same for all.
+    """
+    if prev is None or y <= prev[1]:
+        return float(x)
+    straight = x + (x - prev[0]) * (paddle_y - y) / (y - prev[1])
+    lo, hi = walls
+    span = hi - lo
+    folded = (straight - lo) % (2 * span)
+    return lo + (folded if folded <= span else 2 * span - folded)
+
+
+def paddle_action(offset: float, deadzone: float) -> int:
+    """Move the paddle toward a target ``offset`` away (positive: to the right), or stay within ``deadzone``."""
+    if abs(offset) <= deadzone:
+        return _NOOP
+    return _RIGHT if offset > 0 else _LEFT
