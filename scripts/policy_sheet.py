@@ -38,9 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from worldsim.eval.branches import BranchConfig, make_starts, open_real
-    from worldsim.eval.rank import _policy, run_real, suite
+    from worldsim.eval.rank import run_model, run_real, suite
     from worldsim.io import atomic_write_bytes, atomic_write_json
-    from worldsim.policies.base import LearnedWorld
     from worldsim.sampling.simulator import Simulator
 
     torch.set_num_threads(args.threads)
@@ -63,15 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         world.close()
     sim = Simulator.load(args.world, num_streams=len(starts), device="cpu", sampling=sampling or None, seed=0)
-    frames = sim.reset(np.stack([s.frames for s in starts]), np.stack([s.frame_actions for s in starts]))
-    agents = [_policy(spec, name, LearnedWorld(sim.schema), [s.seed, 7]) for s in starts]
-    model, rewards = [], []
-    for _ in range(args.horizon):
-        out = sim.step([int(a.act(f)) for a, f in zip(agents, frames, strict=True)])
-        frames = out.frames
-        model.append(frames)
-        rewards.append(out.reward)
-    model_frames, reward = np.stack(model, 1), np.stack(rewards, 1)
+    model_frames, reward, _ = run_model(sim, [spec] * len(starts), starts, args.horizon, progress=False)
     report: dict = {
         "world": args.world, "policy": args.policy, "start_seeds": [s.seed for s in starts], "horizon": args.horizon,
         "real_return": [float(r["return"]) for r in real], "model_return": [float(x) for x in reward.sum(1)],

@@ -137,21 +137,37 @@ def run_rank(cfg: RankConfig, progress: bool = True) -> dict[str, Any]:
     sim = Simulator.load(
         cfg.world, num_streams=len(streams), device=cfg.device, backend=cfg.backend, sampling=cfg.sampling, seed=0
     )
-    frames = sim.reset(
-        np.stack([starts[i].frames for _, i in streams]), np.stack([starts[i].frame_actions for _, i in streams])
+    model_stack, rewards, term = run_model(
+        sim, [policies[label] for label, _ in streams], [starts[i] for _, i in streams], cfg.horizon, progress
     )
-    agents = [_policy(policies[label], name, LearnedWorld(sim.schema), [starts[i].seed, 7]) for label, i in streams]
-    returns = np.zeros(len(streams))
-    done = np.zeros(len(streams), bool)
-    model_frames = []
-    for _ in tqdm(range(cfg.horizon), desc="model", unit="frame", disable=not progress):
+    # An episode ends where the termination head first fires: later rewards do not count.
+    ended = np.maximum.accumulate(term > 0.5, axis=1)
+    before = np.concatenate([np.zeros_like(ended[:, :1]), ended[:, :-1]], axis=1)
+    returns = np.where(before, 0.0, rewards).sum(axis=1)
+    return _report(cfg, sim, labels, starts, streams, real, returns, model_stack)
+
+
+def run_model(
+    sim: Simulator, specs: list[tuple[str, dict[str, Any]]], starts: list[Start], horizon: int, progress: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each stream's policy closed loop in the world from its start.
+
+    Returns frames ``(S, T, H, W, 3)``, rewards and termination probabilities ``(S, T)``. Policies are seeded as
+    :func:`run_real` seeds them, so the model and the real game see the same players.
+    """
+    frames = sim.reset(np.stack([s.frames for s in starts]), np.stack([s.frame_actions for s in starts]))
+    world = sim.schema.world
+    agents = [
+        _policy(spec, world, LearnedWorld(sim.schema), [s.seed, 7]) for spec, s in zip(specs, starts, strict=True)
+    ]
+    model_frames, rewards, term = [], [], []
+    for _ in tqdm(range(horizon), desc="model", unit="frame", disable=not progress):
         out = sim.step([int(a.act(f)) for a, f in zip(agents, frames, strict=True)])
-        returns += np.where(done, 0.0, out.reward)
-        done |= out.term_prob > 0.5
         frames = out.frames
         model_frames.append(frames)
-    model_stack = np.stack(model_frames, axis=1)  # (S, T, H, W, 3)
-    return _report(cfg, sim, labels, starts, streams, real, returns, model_stack)
+        rewards.append(out.reward)
+        term.append(out.term_prob)
+    return np.stack(model_frames, axis=1), np.stack(rewards, axis=1), np.stack(term, axis=1)
 
 
 def _report(cfg, sim, labels, starts, streams, real, model_returns, model_frames) -> dict[str, Any]:
