@@ -1,7 +1,8 @@
 """One policy of a world's rank suite, closed loop in the real game and in the world from the same fresh starts.
 
 Prints, per start and overall, the return in both and (Breakout) how often each shows a ball after the first
-30 frames and how often the score digits turn; writes a contact sheet (real row over model row, a frame every 10
+30 frames, how many times a ball comes into play (after 12 frames without one: only fire serves in the real game)
+and how often the score digits turn; writes a contact sheet (real row over model row, a frame every 10
 steps, the first 4 starts). A Breakout world that keeps drawing a ball after a still paddle has lost the real one
 shows it here (docs/model.md, "Counterfactual data did not fix it").
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> dict:
         "real_return": [float(r["return"]) for r in real], "model_return": [float(x) for x in reward.sum(1)],
     }  # fmt: skip
     if name == "breakout":
-        from worldsim.probes.breakout import ball
+        from worldsim.probes.breakout import ball, serves
         from worldsim.probes.breakout import score_changed as score
 
         late = slice(30, None)
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> dict:
         report["ball_after_30"] = {
             "real": float(np.mean([ball(f)["present"].mean() for f in real_late])) if real_late else 0.0,
             "model": float(ball(model_frames[:, late])["present"].mean()),
+        }
+        # Balls that come into play after 12 frames without one; the real game serves only on fire.
+        report["serves_per_start"] = {
+            "real": float(np.mean([serves(ball(r["frames"])["present"]) for r in real if len(r["frames"])])),
+            "model": float(serves(ball(model_frames)["present"]).mean()),
         }
         report["score_turns"] = {
             "real": float(np.mean([score(r["frames"]).mean() for r in real if len(r["frames"])])),

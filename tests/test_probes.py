@@ -103,6 +103,20 @@ def test_bricks_and_score_follow_the_game(breakout_play):
     assert breakout.score_changed(frames).sum() >= 1
 
 
+def test_a_serve_is_a_ball_that_stays_after_a_long_absence():
+    from worldsim.probes import breakout
+
+    idle, hidden, flicker = [False] * 12, [False] * 4, [True]
+    rows = [
+        idle + [True] * 5 + hidden + [True] * 5,  # served once; hidden in the bricks for 4 frames is no new serve
+        idle + flicker + idle + [True] * 3,  # a one-frame speck is no serve; the ball that stays is
+        [True] * 8 + idle + [False] * 9,  # lost and never served again
+    ]
+    rows = [r + [False] * (30 - len(r)) for r in rows]  # one length; trailing absence serves nothing
+    assert breakout.serves(np.array(rows)).tolist() == [1, 1, 0]
+    assert breakout.serves(np.array(rows[0])) == 1
+
+
 def test_breakout_labels_box_the_ball_the_probe_finds_and_the_score_on_a_scoring_frame(breakout_play):
     from worldsim.probes import breakout
 

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from worldsim.data.dataset import Dataset
+from worldsim.errors import DatasetError
 from worldsim.world_model import WorldModel
 
 
@@ -31,3 +32,47 @@ def test_a_world_other_than_breakout_is_refused_in_one_line(load_script, tiny_wo
     script = load_script("ball_noise_probe")
     with pytest.raises(SystemExit, match="is a 'toy' world; this probe reads Breakout's ball"):
         script.main([str(tiny_world / "world.safetensors"), str(tiny_world / "ds")])
+
+
+def test_lost_windows_end_where_the_ball_leaves_for_good(load_script, tiny_world, monkeypatch):
+    script = load_script("ball_noise_probe")
+
+    def fake_ball(frames):  # a ball in the first half of each episode, none after
+        n = len(frames)
+        return {"present": np.arange(n) < n // 2, "y": np.zeros(n), "x": np.zeros(n)}
+
+    monkeypatch.setattr(script.breakout, "ball", fake_ball)
+    ds = Dataset(tiny_world / "ds")
+    picks = script.lost_windows(ds, context=3, n=100)
+    assert picks and len(picks) == len(ds.split("val"))
+    for e, start in picks:
+        assert start + 3 == (ds.episodes[e].num_steps + 1) // 2  # the next frame is the first without the ball
+
+
+def test_no_lost_ball_is_one_line_naming_the_data(load_script, tiny_world, monkeypatch):
+    script = load_script("ball_noise_probe")
+
+    def always(frames):
+        n = len(frames)
+        return {"present": np.ones(n, bool), "y": np.zeros(n), "x": np.zeros(n)}
+
+    monkeypatch.setattr(script.breakout, "ball", always)
+    world, ds = WorldModel.load(tiny_world / "world.safetensors"), Dataset(tiny_world / "ds")
+    with pytest.raises(DatasetError, match="no validation episode loses the ball; use --at any"):
+        script.probe(world, ds, 4, [1.0], at="lost")
+
+
+def test_idle_windows_hold_no_ball_and_no_fire(load_script, tiny_world, monkeypatch):
+    script = load_script("ball_noise_probe")
+
+    def never(frames):
+        n = len(frames)
+        return {"present": np.zeros(n, bool), "y": np.zeros(n), "x": np.zeros(n)}
+
+    monkeypatch.setattr(script.breakout, "ball", never)
+    ds = Dataset(tiny_world / "ds")
+    picks = script.idle_windows(ds, context=3, n=50)
+    assert picks
+    for e, start in picks:
+        window_actions = np.asarray(ds.episode(e).actions)[start - 1 : start + 3]  # the actions behind its 4 frames
+        assert start >= script.IDLE_FOR - 3 and not (window_actions == script.FIRE).any()
