@@ -128,6 +128,15 @@ def test_label_weights_without_labels_are_refused(toy, tmp_path):
         train(_cfg(toy, tmp_path / "run", objective=ObjectiveConfig(label_weight=20.0)), progress=False)
 
 
+def test_empty_share_without_labels_is_refused_in_one_line(toy, tmp_path):
+    from worldsim.errors import DatasetError
+
+    with pytest.raises(DatasetError, match="empty_share needs per-frame labels"):
+        train(_cfg(toy, tmp_path / "run", empty_share=0.3), progress=False)
+    with pytest.raises(ValueError, match="empty_share must be in"):
+        _cfg(toy, tmp_path / "run", empty_share=1.0)
+
+
 def test_codec_for_another_resolution_is_refused(toy, tmp_path):
     from dataclasses import replace
 

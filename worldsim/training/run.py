@@ -52,6 +52,10 @@ class TrainConfig:
         threads: CPU threads for torch (0 = torch's default).
         stop_after: Leave after this many steps in this invocation (0 = run to ``steps``); resume later.
         time_limit: Leave after this many seconds, checkpointed (0 = no limit), for time-boxed machines.
+        empty_share: Share of each batch drawn from windows whose frames before the last show no labelled object
+            (Breakout: no ball in play; Doom: no monster in sight; needs labels). There only the action decides
+            what comes next, and the data's players leave such states fast. Experimental (docs/model.md, "the world
+            serves the ball by itself"); 0 = off.
         objective: Loss settings.
     """
 
@@ -85,11 +89,14 @@ class TrainConfig:
     threads: int = 0
     stop_after: int = 0
     time_limit: float = 0.0
+    empty_share: float = 0.0
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
     def __post_init__(self) -> None:
         if not self.data:
             raise ValueError("data is required: the dataset directory to train on")
+        if not 0 <= self.empty_share < 1:
+            raise ValueError(f"empty_share must be in [0, 1), got {self.empty_share}")
         for name in ("steps", "batch_size", "ckpt_every", "log_every", "sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -183,6 +183,10 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int, progress: bool = True) 
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     ds = Dataset(cfg.data)
+    if cfg.empty_share and not ds.has_labels:
+        raise DatasetError(
+            f"{ds.root}: empty_share needs per-frame labels, which this dataset does not record; drop empty_share"
+        )
     if cfg.objective.label_weight != 1 and not ds.has_labels:
         raise DatasetError(
             f"{ds.root}: objective.label_weight needs per-frame labels, which this dataset does not record; record it "
@@ -212,7 +216,10 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int, progress: bool = True) 
         raise ConfigError(f"window={length} exceeds the model's context_frames={mcfg.context_frames}")
     run = Run(
         cfg, out, device, ds, codec, model, ema, opt,
-        WindowBatcher(ds, latents, length, mcfg.null_action, "train", boxes=cfg.objective.label_weight != 1),
+        WindowBatcher(
+            ds, latents, length, mcfg.null_action, "train", boxes=cfg.objective.label_weight != 1,
+            empty_share=cfg.empty_share,
+        ),
         WindowBatcher(ds, latents, length, mcfg.null_action, "val", boxes=cfg.objective.label_weight != 1),
         rank=rank, world_size=world_size,
     )  # fmt: skip

@@ -41,7 +41,8 @@ class WindowBatcher:
     """Samples windows of ``length`` frames from one split, uniformly over valid start positions.
 
     ``boxes=False`` leaves the windows' label masks empty (:func:`read_window`): only a loss that weighs labels
-    reads them.
+    reads them. ``empty_share`` of each batch is drawn from the windows whose frames before the last hold no
+    labelled box (:func:`empty_windows`) instead.
     """
 
     def __init__(
@@ -52,28 +53,64 @@ class WindowBatcher:
         null_action: int,
         split: Literal["train", "val"] = "train",
         boxes: bool = True,
+        empty_share: float = 0.0,
     ) -> None:
         self.ds, self.latents, self.length, self.null, self.boxes = ds, latents, length, null_action, boxes
+        self.empty_share = empty_share
         self.episodes = [i for i in ds.split(split) if ds.episodes[i].num_steps + 1 >= length]
         if not self.episodes:
             raise DatasetError(f"{ds.root}: no {split} episode has {length} frames; use a shorter window")
         # Start positions per episode: frames 0 .. T+1-length; weights make every window equally likely.
         self.weights = np.array([ds.episodes[i].num_steps + 2 - length for i in self.episodes], dtype=np.float64)
         self.weights /= self.weights.sum()
+        self.empty = empty_windows(ds, self.episodes, length) if empty_share > 0 else []
+        if empty_share > 0 and not self.empty:
+            raise DatasetError(
+                f"{ds.root}: no {split} window of {length} frames is free of labelled objects; drop empty_share"
+            )
 
     def window(self, episode: int, start: int) -> tuple[np.ndarray, ...]:
         """Arrays of one window: latents, actions, rewards, terminated, has_action, boxes."""
         return read_window(self.ds, self.latents, episode, start, self.length, self.null, self.boxes)
 
     def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        """``batch_size`` random windows."""
-        eps = rng.choice(len(self.episodes), size=batch_size, p=self.weights)
+        """``batch_size`` random windows (``empty_share`` of them from :func:`empty_windows`)."""
+        n_empty = round(batch_size * self.empty_share)
+        eps = rng.choice(len(self.episodes), size=batch_size - n_empty, p=self.weights)
         items = []
+        for i in rng.integers(0, len(self.empty), size=n_empty) if n_empty else []:
+            items.append(self.window(*self.empty[int(i)]))
         for e in eps:
             episode = self.episodes[int(e)]
             start = int(rng.integers(0, self.ds.episodes[episode].num_steps + 2 - self.length))
             items.append(self.window(episode, start))
         return stack_windows(items)
+
+
+def empty_windows(ds: Dataset, episodes: list[int], length: int) -> list[tuple[int, int]]:
+    """``(episode, start)`` of the windows whose frames before the last hold no labelled box.
+
+    Breakout: no ball in play (and no score change); Doom: no monster in sight. There only the action decides what
+    comes next (fire serves, a still paddle keeps the field empty), and a data's players leave such states fast: the
+    scripted Breakout player fires as soon as the ball is lost, so a world can learn "a ball comes back after a
+    while" instead of "fire brings it back" (docs/model.md, "the world serves the ball by itself").
+    """
+    from worldsim.codec.loss import label_mask
+
+    out = []
+    for e in episodes:
+        ref = ds.episodes[e]
+        shard = ds.shards[ref.shard]
+        if "labels" not in shard.arrays:
+            return []
+        f0 = int(shard.frame_starts[ref.index])
+        labels = np.asarray(shard.arrays["labels"][f0 : f0 + ref.num_steps + 1])
+        # a box counts where it is in the frame (a ball below the paddle keeps its row but leaves the picture)
+        boxed = label_mask(labels, *ds.resolution).numpy().any(axis=(1, 2, 3)).astype(np.int64)  # (T + 1,)
+        # windows start .. start + length - 1; frames start .. start + length - 2 must hold no box
+        run = np.convolve(boxed, np.ones(length - 1, np.int64), mode="valid")  # boxes in each span of length - 1
+        out += [(e, int(s)) for s in np.flatnonzero(run[: len(boxed) - length + 1] == 0)]
+    return out
 
 
 def stack_windows(items: list[tuple[np.ndarray, ...]]) -> Batch:
