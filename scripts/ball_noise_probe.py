@@ -55,18 +55,17 @@ def lost_windows(ds: Dataset, context: int, n: int) -> list[tuple[int, int]]:
 
 #: Frames without a ball (the next one included) before a window counts as idle.
 IDLE_FOR = 12
-FIRE = 1  # Breakout's action id of fire in the dataset schema (noop, fire, right, left)
 
 
-def idle_windows(ds: Dataset, context: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
-    """Up to ``n`` validation windows with no ball in play for ``IDLE_FOR`` frames and no fire in their actions."""
+def idle_windows(ds: Dataset, context: int, n: int, fire: int, seed: int = 0) -> list[tuple[int, int]]:
+    """Up to ``n`` validation windows with no ball in play for ``IDLE_FOR`` frames and no action id ``fire``."""
     out = []
     for e in ds.split("val"):
         ep = ds.episode(e)
         present, actions = breakout.ball(np.asarray(ep.frames))["present"], np.asarray(ep.actions)
         # frame t comes from actions[t - 1]: the window's actions are actions[t - context - 1 .. t - 1]
         for t in range(max(IDLE_FOR, context + 1), len(present)):
-            if not present[t - IDLE_FOR + 1 : t + 1].any() and not (actions[t - context - 1 : t] == FIRE).any():
+            if not present[t - IDLE_FOR + 1 : t + 1].any() and not (actions[t - context - 1 : t] == fire).any():
                 out.append((e, t - context))
     rng = np.random.default_rng(seed)
     return [out[i] for i in rng.permutation(len(out))[:n]]
@@ -84,8 +83,13 @@ def probe(
     """One row per noise level: ball drawn where real has one (and where it has none), distances, within 2 px."""
     dyn = world.dynamics.eval()
     ctx = dyn.cfg.context_frames - 1
-    pick = {"lost": lost_windows, "idle": idle_windows}.get(at)
-    picks = pick(ds, ctx, windows) if pick else eval_windows(ds, ctx, 1, windows, 1)
+    fire_id = [a.name for a in world.schema.actions].index("fire") if at == "idle" or fire else None
+    if at == "lost":
+        picks = lost_windows(ds, ctx, windows)
+    elif at == "idle":
+        picks = idle_windows(ds, ctx, windows, fire_id)
+    else:
+        picks = eval_windows(ds, ctx, 1, windows, 1)
     if not picks:
         what = "loses the ball" if at == "lost" else "stands idle without a ball"
         raise DatasetError(f"{ds.root}: no validation episode {what}; use --at any or another dataset")
@@ -93,7 +97,7 @@ def probe(
     frames = np.asarray(data["frames"])  # (B, F, H, W, 3): context then the next frame
     actions = torch.as_tensor(np.asarray(data["actions"])).long()
     if fire:
-        actions[:, -1] = [a.name for a in world.schema.actions].index("fire")
+        actions[:, -1] = fire_id
     x0 = world.encode(frames)  # encode and decode run without autograd already
     real, last = breakout.ball(frames[:, -1]), breakout.ball(frames[:, -2])
     g = torch.Generator().manual_seed(seed)

@@ -34,14 +34,20 @@ def test_a_world_other_than_breakout_is_refused_in_one_line(load_script, tiny_wo
         script.main([str(tiny_world / "world.safetensors"), str(tiny_world / "ds")])
 
 
+def _balls(present):
+    """A stand-in for the ball probe: ``present(n)`` says which of an episode's ``n`` frames show a ball."""
+
+    def ball(frames):
+        n = len(frames)
+        return {"present": present(n), "y": np.zeros(n), "x": np.zeros(n)}
+
+    return ball
+
+
 def test_lost_windows_end_where_the_ball_leaves_for_good(load_script, tiny_world, monkeypatch):
     script = load_script("ball_noise_probe")
 
-    def fake_ball(frames):  # a ball in the first half of each episode, none after
-        n = len(frames)
-        return {"present": np.arange(n) < n // 2, "y": np.zeros(n), "x": np.zeros(n)}
-
-    monkeypatch.setattr(script.breakout, "ball", fake_ball)
+    monkeypatch.setattr(script.breakout, "ball", _balls(lambda n: np.arange(n) < n // 2))  # first half of each episode
     ds = Dataset(tiny_world / "ds")
     picks = script.lost_windows(ds, context=3, n=100)
     assert picks and len(picks) == len(ds.split("val"))
@@ -52,11 +58,7 @@ def test_lost_windows_end_where_the_ball_leaves_for_good(load_script, tiny_world
 def test_no_lost_ball_is_one_line_naming_the_data(load_script, tiny_world, monkeypatch):
     script = load_script("ball_noise_probe")
 
-    def always(frames):
-        n = len(frames)
-        return {"present": np.ones(n, bool), "y": np.zeros(n), "x": np.zeros(n)}
-
-    monkeypatch.setattr(script.breakout, "ball", always)
+    monkeypatch.setattr(script.breakout, "ball", _balls(lambda n: np.ones(n, bool)))
     world, ds = WorldModel.load(tiny_world / "world.safetensors"), Dataset(tiny_world / "ds")
     with pytest.raises(DatasetError, match="no validation episode loses the ball; use --at any"):
         script.probe(world, ds, 4, [1.0], at="lost")
@@ -65,14 +67,11 @@ def test_no_lost_ball_is_one_line_naming_the_data(load_script, tiny_world, monke
 def test_idle_windows_hold_no_ball_and_no_fire(load_script, tiny_world, monkeypatch):
     script = load_script("ball_noise_probe")
 
-    def never(frames):
-        n = len(frames)
-        return {"present": np.zeros(n, bool), "y": np.zeros(n), "x": np.zeros(n)}
-
-    monkeypatch.setattr(script.breakout, "ball", never)
+    monkeypatch.setattr(script.breakout, "ball", _balls(lambda n: np.zeros(n, bool)))
     ds = Dataset(tiny_world / "ds")
-    picks = script.idle_windows(ds, context=3, n=50)
+    fire = 1  # the toy world's "up" stands in for Breakout's fire
+    picks = script.idle_windows(ds, context=3, n=50, fire=fire)
     assert picks
     for e, start in picks:
         window_actions = np.asarray(ds.episode(e).actions)[start - 1 : start + 3]  # the actions behind its 4 frames
-        assert start >= script.IDLE_FOR - 3 and not (window_actions == script.FIRE).any()
+        assert start >= script.IDLE_FOR - 3 and not (window_actions == fire).any()

@@ -183,15 +183,12 @@ def _setup(cfg: TrainConfig, rank: int, world_size: int, progress: bool = True) 
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     ds = Dataset(cfg.data)
-    if cfg.empty_share and not ds.has_labels:
-        raise DatasetError(
-            f"{ds.root}: empty_share needs per-frame labels, which this dataset does not record; drop empty_share"
-        )
-    if cfg.objective.label_weight != 1 and not ds.has_labels:
-        raise DatasetError(
-            f"{ds.root}: objective.label_weight needs per-frame labels, which this dataset does not record; record it "
-            "with a world that labels its frames (doom) or drop label_weight"
-        )
+    for name, on in (("objective.label_weight", cfg.objective.label_weight != 1), ("empty_share", cfg.empty_share)):
+        if on and not ds.has_labels:
+            raise DatasetError(
+                f"{ds.root}: {name} needs per-frame labels, which this dataset does not record; record it with a "
+                f"world that labels its frames (breakout, doom) or drop {name}"
+            )
     teacher = WorldModel.load(cfg.init_from) if cfg.init_from else None
     if teacher is not None and teacher.schema.fingerprint != ds.schema.fingerprint:
         raise CheckpointError(f"{cfg.init_from}: was trained on other actions than {cfg.data} records")
