@@ -9,6 +9,7 @@ from worldsim.training.objective import (
     flow_matching_loss,
     frame_errors,
     latent_motion_weights,
+    own_context,
     shortcut_loss,
 )
 
@@ -132,6 +133,54 @@ def test_teacher_forced_objective_trains_a_moving_dot():
     assert out["fm"].item() < 0.5 * first
     with pytest.raises(ConfigError, match="teacher_forcing"):
         ObjectiveConfig(teacher_forcing=1.5)
+
+
+def _perturbed_tiny(width: int = 2) -> DynamicsTransformer:
+    torch.manual_seed(0)
+    model = DynamicsTransformer(preset("tiny", latent_channels=4, latent_height=2, latent_width=width, num_actions=3))
+    with torch.no_grad():  # a fresh model predicts zero everywhere: perturb it so its drawings depend on the context
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model
+
+
+def test_own_context_draws_each_frame_from_the_real_frames_before_it():
+    model = _perturbed_tiny()
+    x0 = torch.randn(2, 4, 4, 2, 2)
+    acts = torch.zeros(2, 4, dtype=torch.long)
+    obj = ObjectiveConfig(teacher_forcing=1.0, self_context=1.0)
+    own = own_context(model, x0, acts, obj, torch.Generator().manual_seed(3))
+    assert not own.requires_grad and own.shape == x0.shape
+    assert torch.equal(own[:, 0], x0[:, 0])  # nothing comes before the first frame: it stays real
+    assert not torch.allclose(own[:, 1:], x0[:, 1:], atol=1e-3)  # the rest is the model's drawing
+    changed = x0.clone()
+    changed[:, 2] += 1.0
+    again = own_context(model, changed, acts, obj, torch.Generator().manual_seed(3))
+    assert torch.allclose(again[:, :3], own[:, :3])  # frame 2's own drawing does not look at the real frame 2...
+    assert not torch.allclose(again[:, 3], own[:, 3])  # ...frame 3's does
+
+
+def test_self_context_objective_trains_and_checks_its_setting():
+    model = _perturbed_tiny(width=4)
+    x0 = torch.zeros(4, 4, 4, 2, 4)
+    for f in range(4):
+        x0[:, f, :, 0, f] = 2.0
+    zeros = torch.zeros(4, 4)
+    args = (model, x0, torch.zeros(4, 4, dtype=torch.long), zeros, zeros, torch.ones(4, 4, dtype=torch.bool))
+    obj = ObjectiveConfig(teacher_forcing=1.0, self_context=0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for step in range(60):
+        out = flow_matching_loss(*args, obj, torch.Generator().manual_seed(step))
+        first = out["fm"].item() if first is None else first
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    assert out["fm"].item() < 0.5 * first
+    with pytest.raises(ConfigError, match="self_context"):
+        ObjectiveConfig(teacher_forcing=0.5, self_context=-0.1)
+    with pytest.raises(ConfigError, match="needs objective.teacher_forcing"):
+        ObjectiveConfig(self_context=0.5)
 
 
 @pytest.mark.parametrize("share", [0.0, 0.5, 1.0])

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from worldsim.checkpoint import unwrap
 from worldsim.errors import ConfigError
 from worldsim.model.dynamics import DynamicsTransformer, reward_support, two_hot
+from worldsim.sampling.schedule import euler_schedule
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,11 @@ class ObjectiveConfig:
             clean (context-noised) copies of the frames before it, the layout of every frame the sampler makes.
             Under diffusion forcing alone a noisy frame comes before most targets, so few of them see the motion
             between two clean frames (a ball's velocity). Costs about twice the compute per window (0 = off).
+        self_context: Share of the teacher-forced windows whose context is the model's own drawing: each frame after
+            the first replaced by what the model makes of it from the real frames before it (two Euler steps, no
+            gradient), while the targets stay real. A rollout's context is the model's own frames, with their specks
+            and smears, which real context never shows; trained on real context only, a world reads a speck as a
+            ball and serves it (docs/model.md). Costs about two more forward passes per such window (0 = off).
     """
 
     logit_mean: float = 0.0
@@ -70,10 +76,15 @@ class ObjectiveConfig:
     label_weight: float = 1.0
     label_from: str = "target"
     teacher_forcing: float = 0.0
+    self_context: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.teacher_forcing <= 1:
             raise ConfigError(f"objective.teacher_forcing must be in [0, 1], got {self.teacher_forcing}")
+        if not 0 <= self.self_context <= 1:
+            raise ConfigError(f"objective.self_context must be in [0, 1], got {self.self_context}")
+        if self.self_context and not self.teacher_forcing:
+            raise ConfigError("objective.self_context needs objective.teacher_forcing > 0 (it replaces their context)")
         if self.motion_weight < 1:
             raise ConfigError(f"objective.motion_weight must be >= 1 (1 = off), got {self.motion_weight}")
         if self.label_weight < 1:
@@ -167,6 +178,34 @@ def clean_copy(
     return (1 - ctx) * x0 + ctx * torch.randn(x0.shape, generator=generator).to(x0.device), t_ctx
 
 
+# Two Euler steps: a one-jump drawing is the blurred mean of what may come, without the sharp specks of the
+# sampler's few-step frames that a rollout's context is made of; more steps cost a forward pass each.
+SELF_CONTEXT_STEPS = 2
+
+
+def own_context(
+    model: DynamicsTransformer,
+    x0: torch.Tensor,
+    actions: torch.Tensor,
+    cfg: ObjectiveConfig,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Windows ``x0`` as the model draws them, each frame from the real frames before it; the first frame stays real.
+
+    Teacher-forced, so every frame is drawn at once (``SELF_CONTEXT_STEPS`` Euler steps from pure noise, no gradient).
+    """
+    b, f = x0.shape[:2]
+    clean, t_clean = clean_copy(x0, cfg, generator)
+    x = torch.randn(x0.shape, generator=generator).to(x0.device)
+    levels = euler_schedule(SELF_CONTEXT_STEPS).tolist()
+    with torch.no_grad():
+        for t0, t1 in zip(levels[:-1], levels[1:], strict=True):
+            t = torch.full((b, f), t0, device=x0.device)
+            x = x + (t1 - t0) * model(x, t, actions, clean=clean, t_clean=t_clean)["v"].float()
+    x[:, 0] = x0[:, 0].float()
+    return x.to(x0.dtype)
+
+
 def flow_matching_loss(
     model: DynamicsTransformer,
     x0: torch.Tensor,
@@ -183,6 +222,7 @@ def flow_matching_loss(
     The first ``round(B * cfg.teacher_forcing)`` windows are trained teacher-forced (``clean`` in
     :meth:`~worldsim.model.dynamics.DynamicsTransformer.forward`), the rest with diffusion forcing. Teacher-forced
     windows keep the noise levels drawn for every window, so the frames of a drawn prefix train as near-clean targets.
+    The first ``round(ntf * cfg.self_context)`` of them see the model's own drawing as context (:func:`own_context`).
 
     Args:
         model: The dynamics transformer.
@@ -212,7 +252,12 @@ def flow_matching_loss(
     head_w = (1 - t) * has_action
     outs = []
     if ntf:
-        clean, t_ctx = clean_copy(x0[:ntf], cfg, generator)
+        nsc = round(ntf * cfg.self_context)
+        context = x0[:ntf]
+        if nsc:
+            own = own_context(model, x0[:nsc], actions[:nsc], cfg, generator)
+            context = torch.cat([own, x0[nsc:ntf]])
+        clean, t_ctx = clean_copy(context, cfg, generator)
         outs.append(model(xt[:ntf], t[:ntf], cond_actions[:ntf], clean=clean, t_clean=t_ctx))
         head_w = torch.cat([(1 - t_ctx) * has_action[:ntf], head_w[ntf:]])
     if ntf < b:
