@@ -38,3 +38,16 @@ def test_a_share_of_each_batch_comes_from_empty_windows(breakout_data):
     assert not before_last[:4].any()
     plain = WindowBatcher(ds, latents, 4, len(ds.schema), "val").sample(np.random.default_rng(0), 8)
     assert plain.boxes[:, :-1].flatten(1).any(1).any()  # uniform windows mostly hold the ball
+
+
+def test_empty_windows_are_drawn_evenly_over_the_action_that_ends_them(breakout_data):
+    from worldsim.training.windows import WindowBatcher
+
+    ds, latents = breakout_data
+    batcher = WindowBatcher(ds, latents, 4, len(ds.schema), "val", empty_share=1.0)
+    last = np.array([batcher.window(e, s)[1][-1] for e, s in batcher.empty])
+    counts = np.bincount(last, minlength=len(ds.schema))
+    assert counts.max() > 2 * counts[counts > 0].min()  # the data end their empty windows unevenly...
+    drawn = batcher.sample(np.random.default_rng(0), 800).actions[:, -1].numpy()
+    share = np.bincount(drawn, minlength=len(ds.schema))[counts > 0] / len(drawn)
+    assert np.allclose(share, 1 / (counts > 0).sum(), atol=0.05)  # ...the batches evenly
