@@ -53,9 +53,9 @@ class TrainConfig:
         stop_after: Leave after this many steps in this invocation (0 = run to ``steps``); resume later.
         time_limit: Leave after this many seconds, checkpointed (0 = no limit), for time-boxed machines.
         empty_share: Share of each batch drawn from windows whose frames before the last show no labelled object
-            (Breakout: no ball in play; Doom: no monster in sight; needs labels). There only the action decides
-            what comes next, and the data's players leave such states fast. Experimental (docs/model.md, "the world
-            serves the ball by itself"); 0 = off.
+            (Breakout: no ball in play; Doom: no monster in sight; needs labels), each action ending them equally
+            often. There only the action decides what comes next, and the data's players leave such states fast.
+            Experimental (docs/model.md, "the world serves the ball by itself", "Not drift"); 0 = off.
         objective: Loss settings.
     """
 
