@@ -34,8 +34,7 @@ def peaks(frames: np.ndarray) -> np.ndarray:
     """Peak red excess over Breakout's field of each frame ``(..., H, W, 3)`` -> ``(...)``."""
     from worldsim.probes import breakout
 
-    red = breakout._red(frames.reshape(-1, *frames.shape[-3:])) * breakout._FIELD
-    return red.reshape(red.shape[0], -1).max(-1).reshape(frames.shape[:-3])
+    return breakout.ball(frames)["peak"]
 
 
 def from_real_context(sim, frames: np.ndarray, actions: np.ndarray, action: int, horizon: int) -> np.ndarray:

@@ -36,7 +36,11 @@ _FIELD[24:56, 2:62] = True  # below the red-to-yellow rows, above the paddle
 
 
 def ball(frames: np.ndarray) -> dict[str, np.ndarray]:
-    """``present`` (bool) and the ball's centre ``y``, ``x`` in 64x64 pixel units (nan when absent)."""
+    """The ball of each frame: ``present``, its centre ``y``, ``x`` (64x64 pixel units, nan when absent), ``peak``.
+
+    ``peak`` is the brightest red excess in the field: a ball a player sees is 30 or more, while faint smears also
+    pass ``BALL_MIN_RED``.
+    """
     red = _red(frames) * _FIELD
     flat = red.reshape(-1, SIZE * SIZE)
     peak = flat.argmax(1)
@@ -51,7 +55,10 @@ def ball(frames: np.ndarray) -> dict[str, np.ndarray]:
         ys[i] = (win * yy).sum() / win.sum() + 0.5
         xs[i] = (win * xx).sum() / win.sum() + 0.5
     shape = np.asarray(frames).shape[:-3]
-    return {"present": present.reshape(shape), "y": ys.reshape(shape), "x": xs.reshape(shape)}
+    return {
+        "present": present.reshape(shape), "y": ys.reshape(shape), "x": xs.reshape(shape),
+        "peak": flat.max(1).reshape(shape),
+    }  # fmt: skip
 
 
 def paddle_x(frames: np.ndarray) -> np.ndarray:

@@ -56,9 +56,10 @@ class ObjectiveConfig:
             between two clean frames (a ball's velocity). Costs about twice the compute per window (0 = off).
         self_context: Share of the teacher-forced windows whose context is the model's own drawing: each frame after
             the first replaced by what the model makes of it from the real frames before it (two Euler steps, no
-            gradient), while the targets stay real. A rollout's context is the model's own frames, with their specks
-            and smears, which real context never shows; trained on real context only, a world reads a speck as a
-            ball and serves it (docs/model.md). Costs about two more forward passes per such window (0 = off).
+            gradient), while the targets stay real: a rollout's context is the model's own frames, with specks and
+            smears that real context never shows. Against Breakout's self-served ball it made things worse (the
+            world learnt "a smear is a ball"; docs/model.md, "Not drift"). Costs about two more forward passes per
+            such window (0 = off).
     """
 
     logit_mean: float = 0.0

@@ -42,10 +42,11 @@ class WindowBatcher:
 
     ``boxes=False`` leaves the windows' label masks empty (:func:`read_window`): only a loss that weighs labels
     reads them. ``empty_share`` of each batch is drawn from the windows whose frames before the last hold no
-    labelled box (:func:`empty_windows`) instead, each action ending them equally often: there only the action decides
-    what comes next, and the rare action that changes it (Breakout's fire: 164 of 7,265 such windows) is the one to
-    learn. The draw depends on the frames before the last and the last action, never on the last frame itself, so
-    it shifts what the world sees, not what it should draw for a given context and action.
+    labelled box (:func:`empty_windows`) instead, each action ending them equally often: there only the action
+    decides what comes next, and the rare action that changes it is the one to learn (Breakout's fire ends 164 of
+    the 7,265 such windows of docs/model.md's counterfactual data). The draw depends on the frames before the last and
+    the last action, never on the last frame itself, so it shifts what the world practises, not what it should draw
+    for a given context and action.
     """
 
     def __init__(
@@ -71,7 +72,9 @@ class WindowBatcher:
             raise DatasetError(
                 f"{ds.root}: no {split} window of {length} frames is free of labelled objects; drop empty_share"
             )
-        last = np.array([self.window(e, s)[1][-1] for e, s in self.empty], np.int64)
+        last = np.array(
+            [read_window(ds, latents, e, s, length, null_action, boxes=False)[1][-1] for e, s in self.empty], np.int64
+        )
         #: the empty windows grouped by the action that made their last frame
         self.empty_by_action = [np.flatnonzero(last == a) for a in np.unique(last)]
 
